@@ -1,0 +1,1 @@
+"""Probes: one module per thing the backend needs (credentials, secret, token, database)."""

@@ -1,0 +1,49 @@
+"""The failure vocabulary every probe shares: a fixed Reason, a stable code, a redacted message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a probe failed. Fixed: dashboards, alerts and the readiness policy key on these values."""
+
+    AUTH = "auth"  # credentials were rejected (DB login, STS keys, Secrets Manager access)
+    NETWORK = "network"  # refused, reset, unreachable
+    DNS = "dns"  # the name does not resolve
+    TIMEOUT = "timeout"  # no answer in time: the usual face of a security group
+    TLS = "tls"  # TLS required but refused, failed, or not negotiated
+    CONFIG = "config"  # this task's configuration cannot work (no credentials, unknown database, ...)
+    THROTTLED = "throttled"  # AWS throttling
+    SERVER = "server"  # the server is up but refuses for its own reasons (too many connections, 5xx)
+    UNKNOWN = "unknown"
+
+
+# Problems a replacement task can fix (a fresh secret, a corrected task definition). Everything else is a
+# shared dependency failing, which restarting every task in a fleet would not fix.
+TASK_LOCAL_REASONS = frozenset({Reason.AUTH, Reason.CONFIG})
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A classified failure: what went wrong, in a stable code, with a message safe to show."""
+
+    reason: Reason
+    code: str
+    message: str
+
+
+class ProbeFailure(Exception):
+    """Raised by a probe that has itself recognised what is wrong; the edge records it as is."""
+
+    def __init__(self, reason: Reason, code: str, message: str) -> None:
+        super().__init__(message)
+        self.failure = Failure(reason, code, message)
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of an exception: its type and its text, never a traceback."""
+    text = " ".join(str(exc).split())
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name

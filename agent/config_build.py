@@ -111,9 +111,7 @@ def _file_source(name: str, conn: ConnectionFile, env: EnvSettings) -> _Source:
     )
 
 
-def _target(
-    src: _Source, env: EnvSettings, standard: Mapping[str, str], problems: list[str]
-) -> TargetConfig | None:
+def _target(src: _Source, env: EnvSettings, standard: Mapping[str, str], problems: list[str]) -> TargetConfig | None:
     before = len(problems)
     if not _TARGET_NAME.match(src.name):
         problems.append(f"{src.field}: connection name {src.name!r} must be 1-64 of A-Z a-z 0-9 _ . -")

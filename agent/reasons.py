@@ -24,6 +24,10 @@ class Reason(StrEnum):
 # shared dependency failing, which restarting every task in a fleet would not fix.
 TASK_LOCAL_REASONS = frozenset({Reason.AUTH, Reason.CONFIG})
 
+# The code of a result for a probe that did not run because one it depends on failed (it carries that
+# probe's reason, so readiness and alerts see the root cause, but no duration).
+NOT_RUN_CODE = "not_run"
+
 
 @dataclass(frozen=True, slots=True)
 class Failure:

@@ -6,21 +6,23 @@ import re
 import threading
 
 MASK = "[REDACTED]"
-# Shorter values are too likely to occur by chance in ordinary text (and a 3-letter password is its own alarm).
+# Shorter values occur by chance in ordinary text (and a 3-letter password is its own alarm).
 _MIN_SECRET_LENGTH = 4
 
+_KEYS = (
+    r"password|passwd|pwd|secret|secretstring|secret_access_key|secretaccesskey|token|sessiontoken"
+    r"|session_token|aws_session_token"
+)
 # Shapes of secrets we may see without having registered the value: DSN passwords, signed query strings
 # (an RDS IAM token is a presigned URL), key=value pairs and HTTP authorization headers.
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@"), rf"\1{MASK}@"),
     (re.compile(r"(?i)(X-Amz-(?:Signature|Security-Token|Credential)=)[^&\s\"']+"), rf"\1{MASK}"),
-    (
-        re.compile(
-            r"(?i)\b(password|passwd|pwd|secret|secretstring|secret_access_key|secretaccesskey|token|"
-            r"sessiontoken|session_token|aws_session_token)(\"?\s*[:=]\s*\"?)[^\s\"',;&}]+"
-        ),
-        rf"\1\2{MASK}",
-    ),
+    # key=value and key: value (conninfo, query strings, YAML); not after ':' or '/', so the ":secret:NAME"
+    # of an ARN is left alone.
+    (re.compile(rf"(?i)(?<![\w:/.-])({_KEYS})(\s*[:=]\s*)[^\s\"',;&}}]+"), rf"\1\2{MASK}"),
+    # JSON "key": "value" (a secret string, a credentials document).
+    (re.compile(rf'(?i)("(?:{_KEYS})"\s*:\s*")(?:[^"\\]|\\.)*"'), rf'\1{MASK}"'),
     (re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?)[^\"'\n]+"), rf"\1{MASK}"),
     (re.compile(r"\b((?:AKIA|ASIA)[A-Z0-9]{12,})\b"), MASK),
 )

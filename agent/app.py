@@ -1,0 +1,78 @@
+"""`serve`: owns start-up, the probe scheduler, the HTTP server, signals and the graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack
+
+from agent import __version__
+from agent.config import AgentConfig
+from agent.logs import setup_logging
+from agent.plan import Mode, Plan, build_plan
+from agent.scheduler import Scheduler
+from agent.server import create_app, start_server
+from agent.state import AgentState
+
+log = logging.getLogger("agent")
+
+EXIT_OK, EXIT_CANNOT_LISTEN = 0, 1
+
+
+async def serve(config: AgentConfig) -> int:
+    """Run until SIGTERM/SIGINT, then drain: /ready says `draining` for the grace period, then exit 0."""
+    setup_logging(config.log_level)
+    stop = _install_signal_handlers()
+    async with AsyncExitStack() as stack:
+        aws = None
+        if config.uses_aws:
+            from agent.aws import AwsClients
+
+            aws = await stack.enter_async_context(AwsClients(timeout_seconds=config.timeout_seconds))
+        plan = build_plan(config, aws, Mode.SERVE)
+        state = AgentState(config, [(p.probe.name, p.probe.target) for p in plan.probes])
+        try:
+            runner = await start_server(create_app(state, config), config.host, config.port)
+        except OSError as exc:
+            log.error("cannot listen on %s:%s: %s", config.host, config.port, exc.strerror or exc)
+            return EXIT_CANNOT_LISTEN
+        stack.push_async_callback(runner.cleanup)
+        scheduler = Scheduler(plan, state, config)
+        scheduler.start()
+        stack.push_async_callback(scheduler.stop)
+        _log_started(config, plan)
+        signame = await stop.get()
+        state.start_draining()
+        log.info("received %s: draining for %gs", signame, config.shutdown_grace_seconds)
+        await _grace(stop, config.shutdown_grace_seconds)
+    log.info("stopped")
+    return EXIT_OK
+
+
+def _install_signal_handlers() -> asyncio.Queue[str]:
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, queue.put_nowait, sig.name)
+    return queue
+
+
+async def _grace(stop: asyncio.Queue[str], seconds: float) -> None:
+    """Keep answering (`draining`) so the ALB deregisters us; a second signal ends the wait at once."""
+    try:
+        async with asyncio.timeout(seconds):
+            signame = await stop.get()
+            log.info("received %s again: stopping now", signame)
+    except TimeoutError:
+        pass
+
+
+def _log_started(config: AgentConfig, plan: Plan) -> None:
+    log.info(
+        "ecs-health-agent %s listening on %s:%s",
+        __version__,
+        config.host,
+        config.port,
+        extra={"probes": [p.key for p in plan.probes], "interval_seconds": config.interval_seconds},
+    )

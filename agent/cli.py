@@ -1,0 +1,99 @@
+"""Command line: argument parsing and exit codes only. Heavy modules are imported per command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.config import AgentConfig
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 70
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `ecs-health-agent` and `python -m agent`."""
+    args = _parser().parse_args(argv)
+    command = args.command or "serve"
+    try:
+        if command == "healthcheck":
+            return _healthcheck(args)
+        config = _load(args.config)
+        if config is None:
+            return EXIT_CONFIG
+        if command == "check":
+            return _check(config, args.json)
+        return _serve(config)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the process edge: a message, never a traceback
+        from agent.reasons import describe
+        from agent.redact import redact
+
+        print(f"ecs-health-agent: internal error: {redact(describe(exc))}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecs-health-agent",
+        description="Proves an ECS task can reach its database; says why when it cannot.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the sidecar: probes in the background, /ready /metrics (default)")
+    check = commands.add_parser("check", help="run every check once and print the diagnosis")
+    check.add_argument("--json", action="store_true", help="print JSON instead of the checklist")
+    for sub in (parser, serve, check):
+        sub.add_argument(
+            "--config",
+            type=Path,
+            default=argparse.SUPPRESS if sub is not parser else None,
+            help="YAML file with database.connections (the diagnostics guide's shape)",
+        )
+    health = commands.add_parser("healthcheck", help="exit 0 if the local agent answers 200 (ECS healthCheck)")
+    health.add_argument("--ready", action="store_true", help="ask /ready instead of /health")
+    health.add_argument("--port", type=int, default=None, help="agent port (default: AGENT_PORT or 8099)")
+    return parser
+
+
+def _load(path: Path | None) -> AgentConfig | None:
+    from agent.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print("ecs-health-agent: invalid configuration:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return None
+
+
+def _check(config: AgentConfig, as_json: bool) -> int:
+    import asyncio
+
+    from agent.diagnosis import run_check
+    from agent.logs import setup_logging
+    from agent.report import as_checklist
+    from agent.report import as_json as render_json
+
+    setup_logging(config.log_level, stream=sys.stderr)  # stdout is the report
+    results = asyncio.run(run_check(config))
+    print(render_json(results) if as_json else as_checklist(results))
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+def _serve(config: AgentConfig) -> int:
+    import asyncio
+
+    from agent.app import serve
+
+    return asyncio.run(serve(config))
+
+
+def _healthcheck(args: argparse.Namespace) -> int:
+    from agent.environ import agent_port
+    from agent.healthcheck import healthcheck
+
+    return healthcheck(port=args.port or agent_port(), ready=args.ready)

@@ -1,0 +1,134 @@
+"""JSON-lines logging to stdout for CloudWatch (awslogs), and the one-line-per-change log of probe states."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import IO, TYPE_CHECKING
+
+from agent.reasons import Reason
+from agent.redact import redact
+
+if TYPE_CHECKING:  # kept out of the import path: logging is set up before anything heavy loads
+    from agent.probes.base import ProbeResult
+    from agent.readiness import Readiness
+
+# Attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+# Libraries whose debug output would carry request and response bodies (botocore logs a GetSecretValue
+# response, secret included, before the agent has seen and registered the value): capped even at debug.
+_CHATTY_LOGGERS = ("botocore", "aiobotocore")
+_CHATTY_LEVEL = logging.INFO
+# State changes are the state's events, whoever formats them: filter on logger "agent.state".
+_changes = logging.getLogger("agent.state")
+
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message and the record's extras, all redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record as a single line of JSON."""
+        line: dict[str, JsonValue] = {
+            "time": _iso_time(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                line[key] = _clean(value)
+        if record.exc_info:
+            line["exception"] = redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            line["stack"] = redact(self.formatStack(record.stack_info))
+        # ensure_ascii keeps each line plain ASCII whatever a driver's message contains.
+        return json.dumps(line, ensure_ascii=True, separators=(",", ":"))
+
+
+def setup_logging(level: str = "info", stream: IO[str] | None = None) -> None:
+    """Send every log record to stdout (or stream) as JSON lines at the given level (debug..error)."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):  # idempotent: calling twice must not print every line twice
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    root.setLevel(numeric)
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(max(numeric, _CHATTY_LEVEL))
+    logging.captureWarnings(True)  # Python warnings become JSON lines too, not stray stderr text
+
+
+def _iso_time(created: float) -> str:
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _clean(value: object) -> JsonValue:
+    """A JSON-safe, redacted copy of an extra's value."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN and Infinity are not JSON
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(v) for v in value]
+    return redact(str(value))
+
+
+def log_probe_change(previous: ProbeResult | None, result: ProbeResult, consecutive_failures: int) -> None:
+    """One line per change of a probe's outcome; a run that changes nothing is only a debug line."""
+    where = {"probe": result.probe, "target": result.target}
+    if result.ok:
+        if previous is not None and not previous.ok:
+            _changes.info("%s (%s) recovered", result.probe, result.target, extra=where)
+        else:
+            _changes.debug("%s (%s) passed", result.probe, result.target, extra=where)
+        return
+    if previous is not None and not previous.ok and (previous.reason, previous.code) == (result.reason, result.code):
+        _changes.debug("%s (%s) still failing: %s", result.probe, result.target, result.code, extra=where)
+        return
+    reason = (result.reason or Reason.UNKNOWN).value
+    _changes.warning(
+        "%s (%s) failed: %s %s: %s",
+        result.probe,
+        result.target,
+        reason,
+        result.code,
+        result.message,
+        extra={
+            **where,
+            "reason": reason,
+            "code": result.code,
+            "error": result.message,
+            "hint": result.hint,
+            "consecutive_failures": consecutive_failures,
+        },
+    )
+
+
+def log_status_change(before: Readiness, after: Readiness) -> None:
+    """One line when the overall status changes, with what is failing now."""
+    if before.status is after.status:
+        return
+    failing = [f.as_dict() for f in after.failing]
+    _changes.info(
+        "status %s -> %s",
+        before.status.value,
+        after.status.value,
+        extra={"status": after.status.value, "previous_status": before.status.value, "failing": failing},
+    )

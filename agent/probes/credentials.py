@@ -1,0 +1,155 @@
+"""Can this task get AWS credentials now, and does AWS accept them? (botocore's chain, then STS)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from agent.aws import AwsClients
+from agent.hints import pick, render
+from agent.probes import aws_errors
+from agent.probes.base import Details, now
+from agent.reasons import Failure, ProbeFailure, Reason
+from agent.redact import SECRETS
+
+_HINTS = {
+    "auth": (
+        "STS rejected the {provider} credentials: run `aws sts get-caller-identity` with the same"
+        " credentials; with keys in AWS_ACCESS_KEY_ID check the key is active and the secret key belongs to"
+        " it (InvalidClientTokenId: unknown or deleted key; SignatureDoesNotMatch: wrong secret key)"
+    ),
+    "sts:ExpiredToken": (
+        "the {provider} session token has expired: refresh AWS_SESSION_TOKEN if it was set by hand"
+        " (a task role's credentials are refreshed by the SDK; then check the task's clock)"
+    ),
+    "network": (
+        "cannot reach STS in {region}: allow outbound HTTPS (443) to sts.{region}.amazonaws.com (security"
+        " group, NAT gateway or an STS VPC endpoint); test with"
+        " `aws sts get-caller-identity --region {region}`"
+    ),
+    "config": "fix the AWS configuration named above, then run `aws sts get-caller-identity`",
+    "server": "STS answered with a server error; usually transient: it is retried on the next run",
+}
+_HINTS["dns"] = _HINTS["timeout"] = _HINTS["tls"] = _HINTS["network"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallerIdentity:
+    """Who AWS says these credentials belong to (STS GetCallerIdentity)."""
+
+    account: str
+    arn: str
+
+
+class CredentialsProbe:
+    """Loads credentials through botocore's standard chain each run and verifies them with STS.
+
+    `verify_every_seconds=None` (one-shot `check`) calls STS every run; in continuous mode STS is called only
+    when that many seconds have passed or the access key changed, while the provider is reloaded every run.
+    """
+
+    name: ClassVar[str] = "credentials"
+    target = "aws"
+
+    def __init__(self, aws: AwsClients, region: str | None, verify_every_seconds: float | None = None) -> None:
+        self._aws = aws
+        self._region = region
+        self._verify_every = verify_every_seconds
+        self._step = "not started"
+        self._verified_key: str | None = None
+        self._verified_at: float | None = None
+        self.provider: str | None = None  # botocore's method: env, container-role, iam-role, ...
+        self.expires_at: datetime | None = None  # None for credentials that do not expire
+        self.identity: CallerIdentity | None = None  # the last identity STS confirmed
+
+    @property
+    def step(self) -> str:
+        """What the probe is doing right now."""
+        return self._step
+
+    @property
+    def expiry_timestamp(self) -> float | None:
+        """Unix time the credentials expire (for the aws_credentials_expiry_timestamp_seconds metric)."""
+        return self.expires_at.timestamp() if self.expires_at else None
+
+    async def run(self) -> Details:
+        """Load credentials from the providers now; verify them with STS when due."""
+        self._step = "loading credentials from the provider chain"
+        credentials = await self._aws.load_credentials()
+        if credentials is None:
+            raise ProbeFailure(Reason.CONFIG, "aws:no_credentials", aws_errors.NO_CREDENTIALS_MESSAGE)
+        self.provider = str(credentials.method)
+        self.expires_at = _expiry(credentials)
+        if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
+            raise ProbeFailure(
+                Reason.AUTH,
+                "credentials:expired",
+                f"{self.provider} returned credentials that expired at {self.expires_at.isoformat()}",
+            )
+        frozen = await credentials.get_frozen_credentials()
+        SECRETS.add(frozen.secret_key)
+        SECRETS.add(frozen.token)
+        verified = await self._verify(frozen)
+        return self._details(verified)
+
+    async def _verify(self, frozen: Any) -> bool:
+        """Call STS if due; True if it was called this run."""
+        due = (
+            self._verify_every is None
+            or frozen.access_key != self._verified_key
+            or self._verified_at is None
+            or now() - self._verified_at >= self._verify_every
+        )
+        if not due:
+            return False
+        self._step = "verifying the credentials with STS GetCallerIdentity"
+        self._verified_key = None  # a failed verification must be repeated on the next run
+        answer = await self._aws.call("sts", "GetCallerIdentity", self._region, credentials=frozen)
+        self.identity = CallerIdentity(account=str(answer["Account"]), arn=str(answer["Arn"]))
+        self._verified_key, self._verified_at = frozen.access_key, now()
+        return True
+
+    def _details(self, verified_now: bool) -> Details:
+        details = {"provider": self.provider or "unknown"}
+        if self.expires_at is not None:
+            details["expires_at"] = self.expires_at.isoformat()
+        if self.identity is not None:
+            details["account"], details["arn"] = self.identity.account, self.identity.arn
+        age = 0.0 if verified_now or self._verified_at is None else now() - self._verified_at
+        details["verified"] = "now" if verified_now else f"{age:.0f}s ago"
+        return details
+
+    def classify(self, exc: BaseException) -> Failure | None:
+        """Map a botocore exception through the AWS table (STS is the only service called)."""
+        return aws_errors.classify(exc, "sts")
+
+    def hint(self, failure: Failure) -> str:
+        """The next step, with this task's provider, endpoint and region filled in."""
+        facts = credential_facts(self._aws, self.provider)
+        facts["region"] = self._region or "<region>"
+        facts["service"] = "STS"
+        return aws_errors.common_hint(failure, facts) or render(pick(_HINTS, failure.code, failure.reason.value), facts)
+
+
+def credential_facts(aws: AwsClients, provider: str | None) -> dict[str, str]:
+    """Hint values about where this task's credentials come from (names and URLs, never a token)."""
+    endpoint = aws.container_endpoint
+    facts = {"provider": provider or "AWS"}
+    if endpoint is None:
+        facts["endpoint"] = "the credentials provider"
+        return facts
+    facts["endpoint"] = f"{endpoint.url} ({endpoint.variable})"
+    facts["url"] = endpoint.url
+    facts["token_variable"] = (
+        f"{endpoint.token_variable}={endpoint.token_file}"
+        if endpoint.token_file
+        else endpoint.token_variable or "AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE)"
+    )
+    return facts
+
+
+def _expiry(credentials: Any) -> datetime | None:
+    # botocore exposes the expiry of refreshable credentials only as the private _expiry_time.
+    expiry = getattr(credentials, "_expiry_time", None)
+    return expiry.astimezone(UTC) if isinstance(expiry, datetime) else None

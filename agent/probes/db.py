@@ -1,0 +1,319 @@
+"""The database probe: a real login with the task's password, secret or IAM token, then SELECT 1.
+
+The drivers live beside it (pg.py, mysql.py), each with its own error table; only the engine's driver is
+imported. In continuous mode one connection is kept and pinged, and a fresh login proves the credentials
+again every `reauth_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import ClassVar, NoReturn, TypeVar
+
+from pydantic import SecretStr
+
+from agent.config import TargetConfig
+from agent.counters import COUNTERS
+from agent.hints import pick, render, target_facts
+from agent.probes.base import Details, Login, TargetState, now
+from agent.probes.db_driver import Connection, client_ssl_context, load_driver
+from agent.probes.db_hints import COMMON_HINTS
+from agent.reasons import Failure, ProbeFailure, Reason, describe
+from agent.redact import SECRETS
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_TIMEOUT_HINTS = (("DNS", "dns"), ("TCP connect", "timeout"), ("refetching", "db:timeout:secret"))
+_CONNECTED = "db:timeout:connected"  # TCP was up, so not a security group
+
+
+@dataclass(slots=True)
+class _Kept:
+    conn: Connection
+    opened_at: float
+    details: dict[str, str]
+
+
+class DatabaseProbe:
+    """Logs in to one database as the backend would, and says precisely why a login failed."""
+
+    name: ClassVar[str] = "db"
+
+    def __init__(
+        self,
+        target: TargetConfig,
+        state: TargetState,
+        *,
+        timeout: float,
+        keep_connection: bool = False,
+        reauth_seconds: float | None = None,
+        refresh_secret: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.target = target.name
+        self.config = target
+        self.state = state
+        self.timeout = timeout
+        self.keep_connection = keep_connection
+        self.reauth_seconds = reauth_seconds
+        self.refresh_secret = refresh_secret
+        self.step = "not started"
+        self._driver = load_driver(target.engine)
+        errors = self._driver.ERRORS
+        self._ping_errors: tuple[type[BaseException], ...] = (*errors, TimeoutError)
+        self._retry_errors: tuple[type[BaseException], ...] = (*errors, ProbeFailure)
+        self._context: ssl.SSLContext | None = None
+        self._kept: _Kept | None = None
+        self._deadline = 0.0
+        self._refetched = False
+
+    async def run(self) -> Details:
+        """Ping the kept connection, or log in anew and run SELECT 1; raise on failure."""
+        self._deadline = asyncio.get_running_loop().time() + self.timeout
+        self._refetched = False
+        if self._kept is not None and (details := await self._reuse(self._kept)) is not None:
+            return details
+        conn, login = await self._login()
+        return await self._check(conn, login)
+
+    async def close(self) -> None:
+        """Close the kept connection, if any (on shutdown)."""
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            await kept.conn.close()
+
+    def classify(self, exc: BaseException) -> Failure | None:
+        """The driver table's verdict, with the step it happened in."""
+        failure = self._driver.classify(exc)
+        if failure is None:
+            return None
+        return Failure(failure.reason, failure.code, f"{failure.message} (during {self.step})")
+
+    def hint(self, failure: Failure) -> str:
+        """The next step for this failure, with this target's host, port, user and region filled in."""
+        user = self.config.user or self.state.secret_user or "<user>"
+        facts = target_facts(self.config) | {
+            "user": user,
+            "database": self.config.database or self._driver.DEFAULT_DATABASE.format(user=user),
+            "sslrootcert": self.config.sslrootcert or "<sslrootcert>",
+            "detail": failure.message,
+        }
+        table = {
+            **COMMON_HINTS,
+            **self._driver.HINTS,
+            **(self._driver.IAM_HINTS if self.config.iam_auth else {}),
+        }
+        key = failure.code
+        if failure.reason is Reason.TIMEOUT:  # where it stopped decides: DNS, security group, or past TCP
+            key = next((k for prefix, k in _TIMEOUT_HINTS if self.step.startswith(prefix)), _CONNECTED)
+        return render(pick(table, key, failure.reason.value), facts)
+
+    # -- one run ------------------------------------------------------------------------------------------
+
+    async def _reuse(self, kept: _Kept) -> Details | None:
+        if self.reauth_seconds is not None and now() - kept.opened_at >= self.reauth_seconds:
+            # Close first: a user limited to one connection could otherwise never log in again.
+            self.step = "closing the connection that is due for a fresh login"
+            self._kept = None
+            await kept.conn.close()
+            return None
+        self.step = "SELECT 1 on the kept connection"
+        loop = asyncio.get_running_loop()
+        healthy = False
+        try:  # half the budget at most, so a fresh login still fits when the old connection hangs
+            async with asyncio.timeout_at(min(self._deadline, loop.time() + self.timeout / 2)):
+                await kept.conn.ping()
+            healthy = True
+        except self._ping_errors as exc:
+            log.info("db %s: kept connection failed (%s); logging in again", self.target, describe(exc))
+        finally:
+            if not healthy:  # broken, hung, or cancelled mid-query: it is never used again
+                self._kept = None
+                kept.conn.terminate()
+        return {**kept.details, "connection": "kept"} if healthy else None
+
+    async def _login(self) -> tuple[Connection, Login]:
+        login = self._choose_login()
+        await self._resolve()
+        if login.source == "secret":
+            return await self._open_secret(login)
+        try:
+            return await self._open(login), login
+        except self._driver.ERRORS as exc:
+            drift_check = login.source == "static" and self.state.secret_password is not None
+            if drift_check and self._reason(exc) is Reason.AUTH:
+                await self._explain_drift(login, exc)
+            raise
+
+    async def _check(self, conn: Connection, login: Login) -> Details:
+        kept = False
+        try:
+            self.step = "SELECT 1"
+            await self._bounded(conn.ping())
+            details = {
+                "server_version": conn.server_version,
+                "tls": conn.tls or "none",
+                "login": login.source,
+                "user": login.user,
+            }
+            if self._refetched:
+                details["secret_refetched"] = "yes"
+            if login.source == "iam":
+                self.step = f"checking the IAM grant of {login.user}"
+                granted = await self._bounded(conn.check_iam_grant())
+                details["iam_grant"] = "unknown" if granted is None else ("yes" if granted else "no")
+            if self.keep_connection:
+                self._kept, kept = _Kept(conn, now(), details), True
+        finally:
+            if not kept:
+                await conn.close()
+        return {**details, "connection": "new"}
+
+    # -- logins -------------------------------------------------------------------------------------------
+
+    def _choose_login(self) -> Login:
+        cfg, state = self.config, self.state
+        if cfg.iam_auth:
+            if state.token is None:
+                raise ProbeFailure(
+                    Reason.UNKNOWN,
+                    "db:no_token",
+                    "no IAM token to log in with: the token probe has not succeeded",
+                )
+            return self._login_as(state.token, "iam")
+        if cfg.password is not None:
+            return self._login_as(cfg.password, "static")
+        if cfg.secret_id is not None:
+            login = self._secret_login()
+            if login is None:
+                raise ProbeFailure(
+                    Reason.UNKNOWN,
+                    "db:no_secret",
+                    f"no password to log in with: secret {cfg.secret_id} has not been fetched successfully",
+                )
+            return login
+        raise ProbeFailure(Reason.CONFIG, "db:no_credentials", "no password, secret or IAM auth is configured")
+
+    def _secret_login(self) -> Login | None:
+        password = self.state.secret_password
+        return self._login_as(password, "secret") if password is not None else None
+
+    def _login_as(self, password: SecretStr, source: str) -> Login:
+        user = self.config.user or self.state.secret_user
+        if not user:
+            raise ProbeFailure(Reason.CONFIG, "db:no_user", "no database user: set one in the DSN or the secret")
+        SECRETS.add(password.get_secret_value())  # so no message can ever show it
+        return Login(user, password, source)
+
+    async def _open_secret(self, login: Login) -> tuple[Connection, Login]:
+        """Log in with the secret; if it is rejected, refetch it once (it may have rotated) and retry."""
+        try:
+            return await self._open(login), login
+        except self._driver.ERRORS as exc:
+            if self.refresh_secret is None or self._reason(exc) is not Reason.AUTH:
+                raise
+            self.step = f"refetching secret {self.config.secret_id}"
+            await self._bounded(self.refresh_secret())
+            fresh = self._secret_login()
+            if fresh is None or _same(fresh.password, login.password):
+                rejected = self._driver.classify(exc) or Failure(Reason.AUTH, "db:auth", describe(exc))
+                secret_id = self.config.secret_id
+                note = (
+                    f"fetching secret {secret_id} again failed (see the secret probe)"
+                    if fresh is None
+                    else f"secret {secret_id} was fetched again and still holds the rejected password"
+                )
+                raise ProbeFailure(Reason.AUTH, rejected.code, f"{rejected.message}; {note}") from None
+            self._refetched = True
+            return await self._open(fresh), fresh
+
+    async def _explain_drift(self, static: Login, exc: BaseException) -> NoReturn:
+        """The static password was rejected: does the secret's password work, and do the two differ?"""
+        rejected = self._driver.classify(exc) or Failure(Reason.AUTH, "db:auth", describe(exc))
+        secret_id = self.config.secret_id
+        secret = self._secret_login()
+        if secret is None:
+            raise exc
+        try:
+            conn, _ = await self._open_secret(secret)
+        except self._retry_errors as second:
+            if self._reason(second) is not Reason.AUTH:
+                raise exc from None  # the secret could not be tried: report the rejection itself
+            current = self.state.secret_password
+            if current is None:
+                verdict = f"secret {secret_id}'s password was rejected too, and fetching it again failed"
+            else:
+                relation = "the same password" if _same(current, static.password) else "a different password"
+                verdict = f"secret {secret_id} holds {relation}, which is rejected too"
+            message = f"{rejected.message}, with the task's static password; {verdict}"
+            raise ProbeFailure(Reason.AUTH, rejected.code, message) from None
+        await conn.close()
+        raise ProbeFailure(
+            Reason.AUTH,
+            "db:password_drift",
+            f"login as {static.user} with this task's AGENT_DB_PASSWORD was rejected, but the current value"
+            f" of secret {secret_id} logs in: AGENT_DB_PASSWORD differs from the secret, and the secret's"
+            " password works",
+        )
+
+    # -- steps --------------------------------------------------------------------------------------------
+
+    async def _resolve(self) -> None:
+        host, port = self.config.host, self.config.port
+        self.step = f"DNS lookup of {host}"
+        loop = asyncio.get_running_loop()
+        try:
+            await self._bounded(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except socket.gaierror as exc:
+            raise ProbeFailure(Reason.DNS, "db:dns", f"{host} does not resolve: {exc.strerror or exc}") from None
+
+    async def _open(self, login: Login) -> Connection:
+        if self._context is None:
+            self._context = client_ssl_context(self.config.sslmode, self.config.sslrootcert)
+        remaining = self._deadline - asyncio.get_running_loop().time()
+        connecting = self._driver.connect(
+            self.config, login, context=self._context, connect_timeout=remaining + 1, on_step=self._set_step
+        )  # the driver's own timer is a backstop; ours (in _bounded) fires first and names the step
+        conn = await self._bounded(connecting)
+        COUNTERS.db_connection_opened(self.target)
+        if self.config.sslmode.required and conn.tls is None:
+            self.step = "TLS"
+            await conn.close()
+            raise ProbeFailure(
+                Reason.TLS,
+                "db:tls_not_negotiated",
+                f"the connection to {self.config.host}:{self.config.port} is not encrypted although"
+                f" sslmode={self.config.sslmode} requires TLS",
+            )
+        return conn
+
+    async def _bounded(self, step: Awaitable[T]) -> T:
+        """Await one step within what is left of this run's budget; a timeout names the step."""
+        try:
+            async with asyncio.timeout_at(self._deadline) as budget:
+                return await step
+        except TimeoutError:
+            if not budget.expired():
+                raise  # the driver's own timer: its table knows the case
+            raise ProbeFailure(
+                Reason.TIMEOUT, "db:timeout", f"no answer within {self.timeout:g}s during {self.step}"
+            ) from None
+
+    def _set_step(self, step: str) -> None:
+        self.step = step
+
+    def _reason(self, exc: BaseException) -> Reason | None:
+        if isinstance(exc, ProbeFailure):
+            return exc.failure.reason
+        failure = self._driver.classify(exc)
+        return failure.reason if failure else None
+
+
+def _same(a: SecretStr, b: SecretStr) -> bool:
+    """Constant-time comparison: how long it takes must not hint at how much of a password matched."""
+    return hmac.compare_digest(a.get_secret_value().encode(), b.get_secret_value().encode())

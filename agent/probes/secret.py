@@ -1,0 +1,238 @@
+"""Can this task read its database password from Secrets Manager? (GetSecretValue, cached between runs)"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import SecretStr
+
+from agent.aws import AwsClients
+from agent.config import TargetConfig
+from agent.hints import pick, render, target_facts
+from agent.probes import aws_errors
+from agent.probes.base import Details, TargetState, now
+from agent.probes.credentials import credential_facts
+from agent.reasons import Failure, ProbeFailure, Reason
+from agent.redact import SECRETS
+
+_REJECTED_CREDENTIALS = (
+    "AWS rejected the credentials themselves, before looking at the secret; run"
+    " `aws sts get-caller-identity` (the credentials probe says more)"
+)
+_HINTS = {
+    "auth": (
+        "the task role may not read this secret; allow `secretsmanager:GetSecretValue` on {secret_arn} in the"
+        " task role's policy (and the secret's resource policy must not deny it); check with"
+        " `aws secretsmanager get-secret-value --secret-id {secret_id} --region {region} --query ARN`"
+    ),
+    "secretsmanager:DecryptionFailure": (
+        "the secret is encrypted with a KMS key the task role may not use: allow `kms:Decrypt` on that key"
+        " (`aws secretsmanager describe-secret --secret-id {secret_id} --region {region} --query KmsKeyId`)"
+        " in the role's policy and the key policy, besides `secretsmanager:GetSecretValue` on {secret_arn}"
+    ),
+    "secretsmanager:ResourceNotFoundException": (
+        "there is no secret {secret_id} in {region}: check the name and region with `aws secretsmanager"
+        " describe-secret --secret-id {secret_id} --region {region}`; AGENT_DB_SECRET_ID also takes the full"
+        " ARN, which carries the region"
+    ),
+    "secretsmanager:InvalidRequestException": (
+        "the secret cannot be read in its current state (usually: scheduled for deletion): restore it with"
+        " `aws secretsmanager restore-secret --secret-id {secret_id} --region {region}` or point"
+        " AGENT_DB_SECRET_ID at the current secret"
+    ),
+    "secret:no_password": (
+        'store the secret as RDS does, JSON with "username" and "password" keys, or as a plain string'
+        " holding only the password"
+    ),
+    "secret:no_username": (
+        'the secret has no "username" and the DSN names no user: add "username" to the secret, or put the'
+        " user in the DSN ({dsn}) or AGENT_DB_USER"
+    ),
+    "secret:malformed_json": (
+        "the secret starts with '{{' but is not valid JSON: fix it in the console or with"
+        " `aws secretsmanager put-secret-value --secret-id {secret_id} --region {region}`"
+    ),
+    "secret:not_text": "store the password as SecretString (text), not SecretBinary",
+    "secret:no_region": "set AGENT_AWS_REGION, or give AGENT_DB_SECRET_ID as the secret's full ARN",
+    "network": (
+        "cannot reach Secrets Manager in {region}: allow outbound HTTPS (443) to"
+        " secretsmanager.{region}.amazonaws.com (security group, NAT gateway or a Secrets Manager VPC"
+        " endpoint)"
+    ),
+    "server": "Secrets Manager answered with a server error; usually transient: it is retried next run",
+}
+_HINTS["dns"] = _HINTS["timeout"] = _HINTS["tls"] = _HINTS["network"]
+for _code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "UnrecognizedClientException"):
+    _HINTS[f"secretsmanager:{_code}"] = _REJECTED_CREDENTIALS
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSecret:
+    """What a secret holds: RDS JSON or a plain password. The password is a SecretStr: no repr shows it."""
+
+    password: SecretStr
+    user: str | None = None
+    fields: tuple[str, ...] = ()  # the JSON keys, for details (names only)
+    host: str | None = None
+    port: str | None = None
+    dbname: str | None = None
+
+
+class SecretProbe:
+    """Fetches target.secret_id, parses it, and hands user and password to the database probe.
+
+    With `refresh_seconds`, a run within that age of the last fetch does not call AWS (GetSecretValue is
+    billed per call); `state.clear_secret()` forces the next fetch. None fetches every run (`check`).
+    """
+
+    name: ClassVar[str] = "secret"
+
+    def __init__(
+        self, target: TargetConfig, state: TargetState, aws: AwsClients, refresh_seconds: float | None = None
+    ) -> None:
+        if target.secret_id is None:
+            raise ValueError(f"target {target.name} has no secret_id")
+        self.target = target.name
+        self._config = target
+        self._secret_id = target.secret_id
+        self._state = state
+        self._aws = aws
+        self._refresh = refresh_seconds
+        self._step = "not started"
+        self._details: dict[str, str] = {}
+        self.arn: str | None = None  # the secret's full ARN, once AWS has told us
+
+    @property
+    def step(self) -> str:
+        """What the probe is doing right now."""
+        return self._step
+
+    @property
+    def region(self) -> str | None:
+        """Where the secret lives: the ARN's region if secret_id is an ARN, else the target's region."""
+        return arn_region(self._secret_id) or self._config.region
+
+    async def run(self) -> Details:
+        """Return the cached secret if young enough, else fetch and parse it into the target's state."""
+        cached = self._cached()
+        if cached is not None:
+            return cached
+        region = self.region
+        if region is None:
+            raise ProbeFailure(Reason.CONFIG, "secret:no_region", "no AWS region for the secret")
+        self._step = f"GetSecretValue {self._secret_id} in {region}"
+        answer = await self._aws.call("secretsmanager", "GetSecretValue", region, SecretId=self._secret_id)
+        self.arn = str(answer["ARN"]) if answer.get("ARN") else self.arn
+        self._step = "reading the secret"
+        parsed = parse_secret(_secret_text(answer, self._secret_id), self._secret_id)
+        if parsed.user is None and self._config.user is None:
+            raise ProbeFailure(
+                Reason.CONFIG,
+                "secret:no_username",
+                f"secret {self._secret_id} has no username and the DSN names no user",
+            )
+        self._state.secret_user = parsed.user
+        self._state.secret_password = parsed.password
+        self._state.secret_fetched_at = now()
+        self._details = _details(parsed, self.arn or self._secret_id, region, answer)
+        return {**self._details, "cached": "false", "age_seconds": "0"}
+
+    def _cached(self) -> Details | None:
+        state = self._state
+        if self._refresh is None or state.secret_password is None or state.secret_fetched_at is None:
+            return None
+        age = now() - state.secret_fetched_at
+        if age >= self._refresh:
+            return None
+        self._step = "using the cached secret"
+        return {**self._details, "cached": "true", "age_seconds": f"{age:.0f}"}
+
+    def classify(self, exc: BaseException) -> Failure | None:
+        """Map a botocore exception through the AWS table (Secrets Manager)."""
+        return aws_errors.classify(exc, "secretsmanager")
+
+    def hint(self, failure: Failure) -> str:
+        """The next step, with this target's secret, region and the secret's ARN filled in."""
+        facts = {**target_facts(self._config), **credential_facts(self._aws, None)}
+        region = self.region or "<region>"
+        facts.update(region=region, secret_id=self._secret_id, service="Secrets Manager")
+        facts["secret_arn"] = self.arn or (
+            self._secret_id
+            if self._secret_id.startswith("arn:")
+            else f"arn:aws:secretsmanager:{region}:<account>:secret:{self._secret_id}-*"
+        )
+        return aws_errors.common_hint(failure, facts) or render(pick(_HINTS, failure.code, failure.reason.value), facts)
+
+
+def parse_secret(text: str, secret_id: str) -> ParsedSecret:
+    """RDS-style JSON (username, password, host, port, dbname) or a plain string that is the password."""
+    SECRETS.add(text)
+    if not text.lstrip().startswith("{"):
+        return _plain(text, secret_id)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:  # exc.msg and the position never include the secret's content
+        raise ProbeFailure(
+            Reason.CONFIG,
+            "secret:malformed_json",
+            f"secret {secret_id} starts with '{{' but is not valid JSON ({exc.msg} at line {exc.lineno}"
+            f" column {exc.colno})",
+        ) from None
+    password = data.get("password")
+    if isinstance(password, int) and not isinstance(password, bool):
+        password = str(password)  # a numeric password stored without quotes
+    if not isinstance(password, str) or not password:
+        raise ProbeFailure(Reason.CONFIG, "secret:no_password", f'secret {secret_id} has no "password" key')
+    SECRETS.add(password)
+    return ParsedSecret(
+        password=SecretStr(password),
+        user=_text(data.get("username")),
+        fields=tuple(sorted(str(k) for k in data)),
+        host=_text(data.get("host")),
+        port=_text(data.get("port")),
+        dbname=_text(data.get("dbname")),
+    )
+
+
+def _plain(text: str, secret_id: str) -> ParsedSecret:
+    if not text:
+        raise ProbeFailure(Reason.CONFIG, "secret:no_password", f"secret {secret_id} is empty")
+    return ParsedSecret(password=SecretStr(text))
+
+
+def _secret_text(answer: dict[str, Any], secret_id: str) -> str:
+    text = answer.get("SecretString")
+    if isinstance(text, str):
+        return text
+    try:
+        return bytes(answer.get("SecretBinary") or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProbeFailure(
+            Reason.CONFIG, "secret:not_text", f"secret {secret_id} is binary, not a text password"
+        ) from None
+
+
+def _details(parsed: ParsedSecret, arn: str, region: str, answer: dict[str, Any]) -> dict[str, str]:
+    details = {"arn": arn, "region": region, "format": "json" if parsed.fields else "plain"}
+    if answer.get("VersionId"):
+        details["version_id"] = str(answer["VersionId"])
+    if parsed.fields:
+        details["fields"] = ",".join(parsed.fields)
+    for key, value in (("user", parsed.user), ("secret_host", parsed.host), ("secret_port", parsed.port)):
+        if value:
+            details[key] = value
+    if parsed.dbname:
+        details["secret_dbname"] = parsed.dbname
+    return details
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value is not None and value != "" else None
+
+
+def arn_region(secret_id: str) -> str | None:
+    """The region in an ARN such as arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf."""
+    parts = secret_id.split(":")
+    return parts[3] if secret_id.startswith("arn:") and len(parts) > 3 and parts[3] else None

@@ -1,0 +1,136 @@
+"""Can this task sign an RDS IAM auth token for its database user? (local signing: no request to AWS)"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from pydantic import SecretStr
+
+from agent.aws import AwsClients
+from agent.config import TargetConfig
+from agent.dsn import region_from_host
+from agent.hints import pick, render, target_facts
+from agent.probes import aws_errors
+from agent.probes.base import Details, TargetState, now
+from agent.probes.credentials import credential_facts
+from agent.reasons import Failure, ProbeFailure, Reason
+from agent.redact import SECRETS
+
+TOKEN_LIFETIME_SECONDS = 900  # RDS IAM tokens are valid for 15 minutes
+
+IAM_LOGIN_HINT = (
+    "test the token by hand: `aws rds generate-db-auth-token --hostname {host} --port {port} --username"
+    " {user} --region {region}`; the task role needs `rds-db:connect` on"
+    " arn:aws:rds-db:{region}:{account}:dbuser:{DbiResourceId}/{user} (the DbiResourceId:"
+    " `aws rds describe-db-instances --region {region}"
+    " --query 'DBInstances[?Endpoint.Address==`{host}`].DbiResourceId'`)"
+)
+_HINTS = {
+    "token:region_mismatch": (
+        "set AGENT_AWS_REGION={host_region} (or aws_iam_auth.region): {host} is in {host_region} but the"
+        " token would be signed for {configured_region}, and the database rejects it like a wrong password"
+    ),
+    "token:no_user": "name the database user in the DSN or AGENT_DB_USER: the token is signed for one user",
+    "token:no_region": "set AGENT_AWS_REGION to the database's region",
+    "config": IAM_LOGIN_HINT,
+    "auth": IAM_LOGIN_HINT,
+}
+
+
+class TokenProbe:
+    """Signs an RDS IAM auth token for target.user and hands it to the database probe.
+
+    Signing is local: it only fails without credentials, and a bad token shows only at login. With
+    `regenerate_after_seconds` (continuous mode, e.g. 600 of the 900 s lifetime) a younger token is reused.
+    """
+
+    name: ClassVar[str] = "token"
+
+    def __init__(
+        self,
+        target: TargetConfig,
+        state: TargetState,
+        aws: AwsClients,
+        regenerate_after_seconds: float | None = None,
+    ) -> None:
+        self.target = target.name
+        self._config = target
+        self._state = state
+        self._aws = aws
+        self._regenerate_after = regenerate_after_seconds
+        self._step = "not started"
+        self._generated_wall: float | None = None  # time.time() of the current token, for expires_at
+
+    @property
+    def step(self) -> str:
+        """What the probe is doing right now."""
+        return self._step
+
+    @property
+    def host_region(self) -> str | None:
+        """The region in the RDS host name, if the host is an RDS endpoint."""
+        return region_from_host(self._config.host)
+
+    async def run(self) -> Details:
+        """Check the region, then reuse a young token or sign a new one."""
+        self._step = "checking the region"
+        region, user = self._region_and_user()
+        state = self._state
+        age = now() - state.token_generated_at if state.token_generated_at is not None else None
+        if state.token is not None and age is not None and self._young(age):
+            return self._details(region, user, reused=True, age=age)
+        self._step = f"signing an RDS auth token for {user} in {region}"
+        token = await self._aws.generate_db_auth_token(self._config.host, self._config.port, user, region)
+        SECRETS.add(token)
+        state.token, state.token_generated_at = SecretStr(token), now()
+        self._generated_wall = time.time()
+        return self._details(region, user, reused=False, age=0.0)
+
+    def _young(self, age: float) -> bool:
+        return self._regenerate_after is not None and age < self._regenerate_after
+
+    def _region_and_user(self) -> tuple[str, str]:
+        configured, host_region = self._config.configured_region, self.host_region
+        if configured and host_region and configured != host_region:
+            raise ProbeFailure(
+                Reason.CONFIG,
+                "token:region_mismatch",
+                f"the database host {self._config.host} is in {host_region} but the agent is configured for"
+                f" {configured}: a token signed for {configured} is rejected",
+            )
+        region = host_region or self._config.region
+        if region is None:
+            raise ProbeFailure(Reason.CONFIG, "token:no_region", "no AWS region to sign the token for")
+        if self._config.user is None:
+            raise ProbeFailure(Reason.CONFIG, "token:no_user", "no database user to sign the token for")
+        return region, self._config.user
+
+    def _details(self, region: str, user: str, *, reused: bool, age: float) -> Details:
+        details = {"region": region, "user": user, "reused": "true" if reused else "false"}
+        details["age_seconds"] = f"{age:.0f}"
+        if self._generated_wall is not None:
+            expires = datetime.fromtimestamp(self._generated_wall + TOKEN_LIFETIME_SECONDS, UTC)
+            details["expires_at"] = expires.isoformat()
+        return details
+
+    def classify(self, exc: BaseException) -> Failure | None:
+        """Map a botocore exception through the AWS table (the RDS client signs the token)."""
+        return aws_errors.classify(exc, "rds")
+
+    def hint(self, failure: Failure) -> str:
+        """The next step, with this target's host, port, user and regions filled in."""
+        facts = {**target_facts(self._config), **credential_facts(self._aws, None)}
+        facts.update(service="RDS", host_region=self.host_region or "<host region>")
+        facts["configured_region"] = self._config.configured_region or "<region>"
+        return aws_errors.common_hint(failure, facts) or render(pick(_HINTS, failure.code, failure.reason.value), facts)
+
+
+def iam_login_hint(target: TargetConfig, account: str | None = None) -> str:
+    """For the database probe: how to check the token and the rds-db:connect permission when a login fails."""
+    facts = target_facts(target)
+    facts["region"] = region_from_host(target.host) or target.region or "<region>"
+    if account:
+        facts["account"] = account
+    return render(IAM_LOGIN_HINT, facts)

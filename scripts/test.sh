@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command of the README and of CI: set up, lint, type-check, then the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+.venv/bin/ruff check agent tests
+.venv/bin/ruff format --check agent tests
+.venv/bin/mypy
+.venv/bin/python -m pytest "$@"

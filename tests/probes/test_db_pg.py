@@ -1,0 +1,378 @@
+"""DatabaseProbe against real PostgreSQL servers, through run_probe: every reason that can really occur."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from pydantic import SecretStr
+
+from agent.config import TargetConfig
+from agent.counters import COUNTERS
+from agent.dsn import Engine, SslMode
+from agent.probes.base import ProbeResult, TargetState
+from agent.probes.db import DatabaseProbe
+from agent.probes.runner import run_probe
+from agent.reasons import Reason
+from agent.sandbox.postgres import PostgresSandbox
+from tests.support.databases import PgAdmin, Server, assert_no_secret, random_password, target_for
+
+TIMEOUT = 3.0
+SECRET_ID = "orders/db-password"
+
+
+def opened(target: TargetConfig) -> int:
+    return COUNTERS.db_connections_opened[target.name]
+
+
+async def check(
+    target: TargetConfig,
+    state: TargetState | None = None,
+    timeout: float = TIMEOUT,
+    refresh: Callable[[], Awaitable[None]] | None = None,
+) -> ProbeResult:
+    """One one-shot run, as `check` does it."""
+    probe = DatabaseProbe(target, state or TargetState(), timeout=timeout, refresh_secret=refresh)
+    return await run_probe(probe, timeout)
+
+
+async def user_with_password(admin: PgAdmin, limit: int | None = None, rejected: bool = False) -> tuple[str, str]:
+    """A new role with a random password: (name, password)."""
+    password = random_password()
+    return await admin.role(password, limit=limit, rejected=rejected), password
+
+
+async def test_success_reports_version_tls_login_and_leaves_no_session(pg_admin: PgAdmin) -> None:
+    user, password = await user_with_password(pg_admin)
+    target = target_for(pg_admin.server, user, password=SecretStr(password), database="postgres")
+    result = await check(target)
+    assert result.ok, result.message
+    details = dict(result.details)
+    assert details["server_version"][:1].isdigit()
+    assert details | {"server_version": "-"} == {
+        "server_version": "-",
+        "tls": "none",
+        "login": "static",
+        "user": user,
+        "connection": "new",
+    }
+    assert opened(target) == 1
+    assert await pg_admin.settle(user, 0) == []
+    assert_no_secret(result, password)
+
+
+async def test_wrong_password_is_auth_and_the_hint_names_the_user(pg_admin: PgAdmin) -> None:
+    user, password = await user_with_password(pg_admin)
+    wrong = random_password()
+    result = await check(target_for(pg_admin.server, user, password=SecretStr(wrong), database="postgres"))
+    assert (result.reason, result.code) == (Reason.AUTH, "pg:28P01")
+    assert f'password authentication failed for user "{user}"' in result.message
+    assert f"The password for {user} was rejected" in result.hint
+    assert_no_secret(result, password, wrong)
+
+
+async def test_unknown_user_is_auth(pg_server: Server) -> None:
+    result = await check(target_for(pg_server, "eha_nobody_here", password=SecretStr(random_password())))
+    assert (result.reason, result.code) == (Reason.AUTH, "pg:28P01")
+
+
+async def test_pg_hba_reject_is_auth_28000(pg_cluster_admin: PgAdmin) -> None:
+    user, password = await user_with_password(pg_cluster_admin, rejected=True)
+    result = await check(target_for(pg_cluster_admin.server, user, password=SecretStr(password)))
+    assert (result.reason, result.code) == (Reason.AUTH, "pg:28000")
+    assert "pg_hba.conf rejects connection" in result.message
+    assert "pg_hba.conf" in result.hint and "rds.force_ssl" in result.hint
+
+
+async def test_unknown_database_is_config(pg_admin: PgAdmin) -> None:
+    user, password = await user_with_password(pg_admin)
+    result = await check(target_for(pg_admin.server, user, password=SecretStr(password), database="eha_no_db"))
+    assert (result.reason, result.code) == (Reason.CONFIG, "pg:3D000")
+    assert "Database eha_no_db does not exist" in result.hint
+
+
+async def test_refused_port_is_network_and_names_the_step(closed_port: int) -> None:
+    server = Server(Engine.POSTGRESQL, "127.0.0.1", closed_port, "x", "", None)
+    result = await check(target_for(server, "app", password=SecretStr(random_password())))
+    assert (result.reason, result.code) == (Reason.NETWORK, "db:refused")
+    assert f"during TCP connect to 127.0.0.1:{closed_port}" in result.message
+
+
+async def test_unresolvable_host_is_dns() -> None:
+    server = Server(Engine.POSTGRESQL, "no-such-db.eha.invalid", 5432, "x", "", None)
+    result = await check(target_for(server, "app", password=SecretStr(random_password())))
+    assert (result.reason, result.code) == (Reason.DNS, "db:dns")
+    assert "no-such-db.eha.invalid does not resolve" in result.message
+    assert "no-such-db.eha.invalid" in result.hint and "VPC" in result.hint
+
+
+async def test_silent_listener_times_out_within_the_budget_and_says_where(silent_port: int) -> None:
+    server = Server(Engine.POSTGRESQL, "127.0.0.1", silent_port, "x", "", None)
+    started = time.monotonic()
+    result = await check(target_for(server, "app", password=SecretStr(random_password())), timeout=0.5)
+    assert time.monotonic() - started < 0.5 + 0.3
+    assert (result.reason, result.code) == (Reason.TIMEOUT, "db:timeout")
+    assert "during login as app" in result.message  # TCP was up: not the security group
+    assert "accepted the TCP connection" in result.hint
+
+
+async def test_tls_required_against_a_server_without_tls_is_tls(pg_cluster_admin: PgAdmin) -> None:
+    user, password = await user_with_password(pg_cluster_admin)
+    target = target_for(pg_cluster_admin.server, user, password=SecretStr(password), sslmode=SslMode.REQUIRE)
+    result = await check(target)
+    assert (result.reason, result.code) == (Reason.TLS, "db:tls_not_negotiated")
+    assert "rejected SSL upgrade" in result.message and "sslmode=require" in result.hint
+    assert opened(target) == 0
+
+
+async def test_tls_is_really_negotiated_in_every_sslmode(
+    pg_tls_cluster: PostgresSandbox, pg_tls_admin: PgAdmin
+) -> None:
+    user, password = await user_with_password(pg_tls_admin)
+    ca = str(pg_tls_cluster.ca_cert)
+    for mode, host in [
+        (SslMode.PREFER, "127.0.0.1"),
+        (SslMode.REQUIRE, "127.0.0.1"),
+        (SslMode.VERIFY_CA, "127.0.0.1"),
+        (SslMode.VERIFY_FULL, "localhost"),  # the name on the certificate
+    ]:
+        target = target_for(
+            pg_tls_admin.server, user, host=host, password=SecretStr(password), sslmode=mode, sslrootcert=ca
+        )
+        result = await check(target)
+        assert result.ok, f"{mode}: {result.message}"
+        assert result.details["tls"].startswith("TLSv1."), mode
+
+
+async def test_untrusted_certificate_is_tls_verify(pg_tls_admin: PgAdmin) -> None:
+    user, password = await user_with_password(pg_tls_admin)
+    target = target_for(pg_tls_admin.server, user, password=SecretStr(password), sslmode=SslMode.VERIFY_FULL)
+    result = await check(target)  # the system CA store does not know the sandbox CA
+    assert (result.reason, result.code) == (Reason.TLS, "db:tls_verify")
+    assert "certificate verify failed" in result.message and "sslrootcert" in result.hint
+
+
+async def test_missing_sslrootcert_is_config(pg_tls_admin: PgAdmin) -> None:
+    target = target_for(
+        pg_tls_admin.server, "app", password=SecretStr("x" * 12), sslmode=SslMode.VERIFY_CA, sslrootcert="/nope.pem"
+    )
+    result = await check(target)
+    assert (result.reason, result.code) == (Reason.CONFIG, "db:sslrootcert")
+    assert "/nope.pem" in result.message
+
+
+async def test_connection_limit_is_server(pg_admin: PgAdmin) -> None:
+    user, password = await user_with_password(pg_admin, limit=1)
+    server = pg_admin.server
+    held = await asyncpg.connect(
+        host=server.host, port=server.port, user=user, password=password, database="postgres", ssl=False
+    )
+    try:
+        result = await check(target_for(server, user, password=SecretStr(password), database="postgres"))
+    finally:
+        await held.close()
+    assert (result.reason, result.code) == (Reason.SERVER, "pg:53300")
+    assert "max_connections" in result.hint
+
+
+async def test_password_drift_static_wrong_secret_right(pg_admin: PgAdmin) -> None:
+    user, password = await user_with_password(pg_admin)
+    stale = random_password()
+    target = target_for(pg_admin.server, user, password=SecretStr(stale), secret_id=SECRET_ID, database="postgres")
+    result = await check(target, TargetState(secret_password=SecretStr(password)))
+    assert (result.reason, result.code) == (Reason.AUTH, "db:password_drift")
+    assert "AGENT_DB_PASSWORD differs from the secret" in result.message and SECRET_ID in result.message
+    assert "valueFrom" in result.hint
+    assert opened(target) == 1  # the secret's login, closed again
+    assert await pg_admin.settle(user, 0) == []
+    assert_no_secret(result, password, stale)
+
+
+async def test_drift_check_says_whether_two_rejected_passwords_are_equal(pg_admin: PgAdmin) -> None:
+    user, password = await user_with_password(pg_admin)
+    wrong, other = random_password(), random_password()
+    for secret, relation in [(wrong, "holds the same password"), (other, "holds a different password")]:
+        target = target_for(pg_admin.server, user, password=SecretStr(wrong), secret_id=SECRET_ID)
+        result = await check(target, TargetState(secret_password=SecretStr(secret)))
+        assert (result.reason, result.code) == (Reason.AUTH, "pg:28P01")
+        assert relation in result.message and "rejected too" in result.message
+        assert_no_secret(result, password, wrong, other)
+
+
+async def test_rotated_secret_is_refetched_once_and_the_login_succeeds(pg_admin: PgAdmin) -> None:
+    user, old = await user_with_password(pg_admin)
+    new = random_password()
+    await pg_admin.set_password(user, new)
+    state = TargetState(secret_password=SecretStr(old), secret_user=user)
+    calls = []
+
+    async def refresh() -> None:
+        calls.append(1)
+        state.secret_password = SecretStr(new)
+
+    target = target_for(pg_admin.server, None, secret_id=SECRET_ID, database="postgres")
+    result = await check(target, state, refresh=refresh)
+    assert result.ok, result.message
+    assert (result.details["login"], result.details["secret_refetched"], result.details["user"]) == (
+        "secret",
+        "yes",
+        user,
+    )
+    assert calls == [1]
+    assert_no_secret(result, old, new)
+
+
+async def test_refetched_secret_with_the_same_password_reports_auth(pg_admin: PgAdmin) -> None:
+    user, _ = await user_with_password(pg_admin)
+    stale = random_password()
+    state = TargetState(secret_password=SecretStr(stale))
+    calls = []
+
+    async def refresh() -> None:
+        calls.append(1)
+
+    result = await check(target_for(pg_admin.server, user, secret_id=SECRET_ID), state, refresh=refresh)
+    assert (result.reason, result.code) == (Reason.AUTH, "pg:28P01")
+    assert "still holds the rejected password" in result.message
+    assert calls == [1]
+
+
+async def test_failed_refetch_reports_the_rejection_and_points_at_the_secret_probe(pg_admin: PgAdmin) -> None:
+    user, _ = await user_with_password(pg_admin)
+    state = TargetState(secret_password=SecretStr(random_password()))
+
+    async def refresh() -> None:  # what the agent's refresher does when Secrets Manager fails
+        state.clear_secret()
+
+    result = await check(target_for(pg_admin.server, user, secret_id=SECRET_ID), state, refresh=refresh)
+    assert (result.reason, result.code) == (Reason.AUTH, "pg:28P01")
+    assert f"fetching secret {SECRET_ID} again failed" in result.message
+
+
+async def test_iam_login_checks_rds_iam_membership(pg_tls_cluster: PostgresSandbox, pg_tls_admin: PgAdmin) -> None:
+    """On RDS the token is the password; here a real password stands in for it, over real TLS."""
+    await pg_tls_admin.conn.execute(
+        "DO $$ BEGIN CREATE ROLE rds_iam; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
+    member, token = await user_with_password(pg_tls_admin)
+    await pg_tls_admin.conn.execute(f"GRANT rds_iam TO {member}")
+    outsider, other_token = await user_with_password(pg_tls_admin)
+    for user, secret, granted in [(member, token, "yes"), (outsider, other_token, "no")]:
+        target = target_for(pg_tls_admin.server, user, iam_auth=True, sslmode=SslMode.REQUIRE, region="eu-west-1")
+        result = await check(target, TargetState(token=SecretStr(secret)))
+        assert result.ok, result.message
+        assert (result.details["login"], result.details["iam_grant"]) == ("iam", granted)
+    target = target_for(pg_tls_admin.server, member, iam_auth=True, sslmode=SslMode.REQUIRE, region="eu-west-1")
+    rejected = await check(target, TargetState(token=SecretStr(random_password())))
+    assert (rejected.reason, rejected.code) == (Reason.AUTH, "pg:28P01")
+    assert f"GRANT rds_iam TO {member};" in rejected.hint and "rds-db:connect" in rejected.hint
+
+
+async def test_missing_secret_or_token_is_reported_without_a_login(pg_server: Server) -> None:
+    result = await check(target_for(pg_server, "app", secret_id=SECRET_ID))
+    assert (result.ok, result.code) == (False, "db:no_secret")
+    iam = target_for(pg_server, "app", iam_auth=True, sslmode=SslMode.REQUIRE, region="eu-west-1")
+    assert (await check(iam)).code == "db:no_token"
+
+
+# -- continuous mode -----------------------------------------------------------------------------------------
+
+
+async def test_kept_connection_is_pinged_not_reopened(pg_admin: PgAdmin) -> None:
+    user, password = await user_with_password(pg_admin)
+    target = target_for(pg_admin.server, user, password=SecretStr(password), database="postgres")
+    probe = DatabaseProbe(target, TargetState(), timeout=TIMEOUT, keep_connection=True, reauth_seconds=300)
+    try:
+        first, second, third = [await run_probe(probe, TIMEOUT) for _ in range(3)]
+        assert [r.details["connection"] for r in (first, second, third)] == ["new", "kept", "kept"]
+        assert third.details["user"] == user and third.details["login"] == "static"
+        assert len(await pg_admin.pids(user)) == 1
+        assert opened(target) == 1
+    finally:
+        await probe.close()
+    assert await pg_admin.settle(user, 0) == []
+
+
+async def test_killed_kept_connection_is_replaced_in_the_same_run(pg_admin: PgAdmin) -> None:
+    user, password = await user_with_password(pg_admin)
+    target = target_for(pg_admin.server, user, password=SecretStr(password), database="postgres")
+    probe = DatabaseProbe(target, TargetState(), timeout=TIMEOUT, keep_connection=True)
+    try:
+        assert (await run_probe(probe, TIMEOUT)).ok
+        [old_pid] = await pg_admin.pids(user)
+        await pg_admin.terminate(old_pid)
+        await pg_admin.settle(user, 0)
+        result = await run_probe(probe, TIMEOUT)
+        assert result.ok, result.message
+        assert result.details["connection"] == "new"
+        [new_pid] = await pg_admin.pids(user)
+        assert new_pid != old_pid
+        assert opened(target) == 2
+    finally:
+        await probe.close()
+
+
+async def test_reauth_opens_a_new_connection_and_closes_the_old(pg_admin: PgAdmin) -> None:
+    user, password = await user_with_password(pg_admin)
+    target = target_for(pg_admin.server, user, password=SecretStr(password), database="postgres")
+    probe = DatabaseProbe(target, TargetState(), timeout=TIMEOUT, keep_connection=True, reauth_seconds=0.2)
+    try:
+        assert (await run_probe(probe, TIMEOUT)).details["connection"] == "new"
+        [old_pid] = await pg_admin.pids(user)
+        assert (await run_probe(probe, TIMEOUT)).details["connection"] == "kept"
+        await asyncio.sleep(0.25)
+        result = await run_probe(probe, TIMEOUT)
+        assert result.details["connection"] == "new"
+        [new_pid] = await pg_admin.settle(user, 1)
+        assert new_pid != old_pid
+        assert opened(target) == 2
+    finally:
+        await probe.close()
+    assert await pg_admin.settle(user, 0) == []
+
+
+async def test_reauth_with_a_changed_password_fails_and_keeps_nothing(pg_admin: PgAdmin) -> None:
+    """A rotated password is noticed at the next fresh login, not hidden by the kept connection."""
+    user, password = await user_with_password(pg_admin)
+    target = target_for(pg_admin.server, user, password=SecretStr(password), database="postgres")
+    probe = DatabaseProbe(target, TargetState(), timeout=TIMEOUT, keep_connection=True, reauth_seconds=0.1)
+    assert (await run_probe(probe, TIMEOUT)).ok
+    await pg_admin.set_password(user, random_password())
+    await asyncio.sleep(0.15)
+    result = await run_probe(probe, TIMEOUT)
+    assert (result.reason, result.code) == (Reason.AUTH, "pg:28P01")
+    assert await pg_admin.settle(user, 0) == []
+
+
+async def test_failing_runs_never_leave_sessions_behind(pg_admin: PgAdmin) -> None:
+    user, password = await user_with_password(pg_admin)
+    good = target_for(pg_admin.server, user, password=SecretStr(password), database="postgres")
+    bad_db = target_for(pg_admin.server, user, password=SecretStr(password), database="eha_missing")
+    drift = target_for(pg_admin.server, user, password=SecretStr("stale-password"), secret_id=SECRET_ID)
+    for _ in range(5):
+        assert (await check(good)).ok
+        assert not (await check(bad_db)).ok
+        assert not (await check(drift, TargetState(secret_password=SecretStr(password)))).ok
+    assert await pg_admin.settle(user, 0) == []
+
+
+async def test_server_restart_breaks_the_kept_connection_and_the_next_run_logs_in_again() -> None:
+    """A reboot or failover ends every session: that must not read as a failure once a fresh login works."""
+    with PostgresSandbox() as cluster:
+        server = Server(Engine.POSTGRESQL, cluster.host, cluster.port, cluster.admin_user, "", "postgres")
+        admin_conn = await asyncpg.connect(host=server.host, port=server.port, user="postgres", ssl=False)
+        password = random_password()
+        await admin_conn.execute(f"CREATE ROLE eha_app LOGIN PASSWORD '{password}'")
+        await admin_conn.close()
+        target = target_for(server, "eha_app", password=SecretStr(password))
+        probe = DatabaseProbe(target, TargetState(), timeout=TIMEOUT, keep_connection=True)
+        try:
+            assert (await run_probe(probe, TIMEOUT)).ok
+            await asyncio.to_thread(cluster.restart)
+            result = await run_probe(probe, TIMEOUT)
+            assert result.ok, result.message
+            assert result.details["connection"] == "new" and opened(target) == 2
+        finally:
+            await probe.close()

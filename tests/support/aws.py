@@ -1,0 +1,194 @@
+"""AWS stand-ins as pytest fixtures: moto as a server, an ECS credentials endpoint, an error stub, sockets.
+
+Every test gets a clean AWS environment (no ~/.aws, no IMDS, no real endpoint): only loopback is reachable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent.aws import AwsClients
+from agent.config import TargetConfig
+from agent.counters import COUNTERS
+from agent.dsn import Engine, SslMode
+from agent.probes.base import ProbeResult
+from agent.sandbox.aws import (
+    AwsErrorStub,
+    CredentialsEndpoint,
+    Identities,
+    Keys,
+    MotoServer,
+    SilentListener,
+    assume_role,
+    create_secret,
+    seed_identities,
+)
+from tests.support.secrets import remember
+
+REGION = "eu-west-1"
+PROBE_TIMEOUT = 2.0
+RDS_HOST = "orders.c9akciq32.eu-west-1.rds.amazonaws.com"
+
+
+@dataclass(frozen=True, slots=True)
+class Moto:
+    """The session's moto server and the identities seeded in it (auth is enforced)."""
+
+    url: str
+    identities: Identities
+
+    async def task_role_keys(self, denied: bool = False) -> Keys:
+        """Fresh temporary credentials of the task role (or of the role without permissions)."""
+        ids = self.identities
+        role = ids.denied_role_arn if denied else ids.role_arn
+        return await assume_role(self.url, ids.admin, role, f"task-{uuid.uuid4().hex[:8]}")
+
+    async def secret(self, value: str | dict[str, object], region: str = REGION) -> tuple[str, str]:
+        """Create a uniquely named secret; return (name, ARN)."""
+        name = f"db-{uuid.uuid4().hex[:10]}"
+        text = value if isinstance(value, str) else json.dumps(value)
+        return name, await create_secret(self.url, self.identities.admin, name, text, region)
+
+
+class AwsEnv:
+    """The AWS variables of one test, set through monkeypatch (undone after the test)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        self._mp = monkeypatch
+        self.tmp_path = tmp_path
+
+    def endpoint(self, url: str) -> None:
+        """Send every AWS API call to url (botocore's own AWS_ENDPOINT_URL)."""
+        self._mp.setenv("AWS_ENDPOINT_URL", url)
+
+    def keys(self, keys: Keys) -> None:
+        """Credentials in AWS_ACCESS_KEY_ID & co (the `env` provider)."""
+        self._mp.setenv("AWS_ACCESS_KEY_ID", keys.access_key)
+        self._mp.setenv("AWS_SECRET_ACCESS_KEY", keys.secret_key)
+        if keys.token:
+            self._mp.setenv("AWS_SESSION_TOKEN", keys.token)
+
+    def container(self, url: str, token: str | None = None, token_file: Path | None = None) -> None:
+        """Credentials from a container endpoint, as ECS (FULL_URI form) gives a task with a task role."""
+        self._mp.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url)
+        if token is not None:
+            self._mp.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", token)
+        if token_file is not None:
+            self._mp.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", str(token_file))
+
+
+@pytest.fixture(scope="session")
+async def moto() -> AsyncIterator[Moto]:
+    """moto as a real server on loopback, seeded with identities, auth enforced."""
+    server = MotoServer()
+    url = server.start()
+    try:
+        yield Moto(url, await seed_identities(url))
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AwsEnv:
+    """No AWS variable from the outside, no ~/.aws files, no instance metadata service."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "missing-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "missing-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return AwsEnv(monkeypatch, tmp_path)
+
+
+@pytest.fixture
+async def aws(aws_env: AwsEnv) -> AsyncIterator[AwsClients]:
+    """The agent's AwsClients for one test (configure aws_env before the first call)."""
+    async with AwsClients(timeout_seconds=PROBE_TIMEOUT) as clients:
+        yield clients
+
+
+@pytest.fixture
+async def moto_env(aws_env: AwsEnv, moto: Moto) -> AwsEnv:
+    """AWS calls go to moto."""
+    aws_env.endpoint(moto.url)
+    return aws_env
+
+
+@pytest.fixture
+async def credentials_endpoint(moto: Moto) -> AsyncIterator[CredentialsEndpoint]:
+    """An ECS credentials endpoint on loopback handing out the task role's credentials from moto."""
+    keys = await moto.task_role_keys()
+    remember(keys.secret_key)
+    remember(keys.token or "")
+    endpoint = CredentialsEndpoint(keys, role_arn=moto.identities.role_arn)
+    await endpoint.start()
+    try:
+        yield endpoint
+    finally:
+        await endpoint.stop()
+
+
+@pytest.fixture
+async def aws_stub() -> AsyncIterator[Callable[..., Awaitable[AwsErrorStub]]]:
+    """Factory: `await aws_stub("Throttling")` starts a stub answering every call with that error."""
+    stubs: list[AwsErrorStub] = []
+
+    async def start(code: str, status: int = 400, message: str = "stubbed error") -> AwsErrorStub:
+        stub = AwsErrorStub(code, status, message)
+        stubs.append(stub)
+        await stub.start()
+        return stub
+
+    try:
+        yield start
+    finally:
+        for stub in stubs:
+            await stub.stop()
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[SilentListener]:
+    """A loopback port that accepts connections and never answers."""
+    listener = SilentListener()
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
+def make_target(**overrides: object) -> TargetConfig:
+    """A PostgreSQL target on an RDS host in REGION; override any field."""
+    fields: dict[str, object] = {
+        "name": "orders",
+        "engine": Engine.POSTGRESQL,
+        "host": RDS_HOST,
+        "port": 5432,
+        "database": "orders",
+        "user": "app",
+        "sslmode": SslMode.REQUIRE,
+        "region": REGION,
+        "configured_region": None,
+        "dsn": f"postgresql://app@{RDS_HOST}:5432/orders?sslmode=require",
+    }
+    fields.update(overrides)
+    return TargetConfig.model_validate(fields)
+
+
+def aws_calls(service: str, operation: str, outcome: str = "success") -> int:
+    """How many calls COUNTERS has recorded (tests compare before and after)."""
+    return COUNTERS.aws_calls[(service, operation, outcome)]
+
+
+def assert_clean(result: ProbeResult, *secrets: str | None) -> None:
+    """No secret value appears anywhere in a ProbeResult (fields, details, repr, JSON)."""
+    rendered = " ".join([repr(result), json.dumps(result.as_dict()), json.dumps(dict(result.details)), result.hint])
+    for secret in secrets:
+        if secret:
+            assert secret not in rendered, f"a secret value leaked into the {result.probe} result"

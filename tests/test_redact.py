@@ -1,0 +1,50 @@
+"""Redaction: registered values and secret-shaped text are masked; useful identifiers survive."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.redact import MASK, SecretRegistry, redact, truncate
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("postgresql://app:hunter2hunter@db:5432/x", "hunter2hunter"),
+        ("host=db user=app password=s3cr3t-value dbname=x", "s3cr3t-value"),
+        ('{"username": "app", "password": "pa ss word"}', "pa ss word"),
+        ('{"SecretString": "{\\"password\\": 1}"}', 'password\\": 1'),
+        ("db:5432/?Action=connect&DBUser=app&X-Amz-Signature=abcdef0123", "abcdef0123"),
+        ("X-Amz-Security-Token=IQoJb3JpZ2luX2VjEHYaCXVz&X-Amz-Date=1", "IQoJb3JpZ2luX2VjEHYaCXVz"),
+        ("Authorization: Bearer tok-123456", "tok-123456"),
+        ("key AKIAIOSFODNN7EXAMPLE was used", "AKIAIOSFODNN7EXAMPLE"),
+    ],
+)
+def test_secret_shapes_are_masked(text: str, secret: str) -> None:
+    assert secret not in redact(text, SecretRegistry())
+    assert MASK in redact(text, SecretRegistry())
+
+
+def test_registered_values_are_masked_in_any_text_and_encoding() -> None:
+    registry = SecretRegistry()
+    registry.add("c0rrect horse&battery")
+    text = "said c0rrect horse&battery, c0rrect%20horse%26battery and c0rrect horse&amp;battery"
+    assert redact(text, registry).count(MASK) == 3
+
+
+def test_arns_and_prose_survive() -> None:
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf"
+    text = f"grant secretsmanager:GetSecretValue on {arn}; then run aws rds generate-db-auth-token --hostname h"
+    assert redact(text, SecretRegistry()) == text
+
+
+def test_short_values_are_not_registered() -> None:
+    registry = SecretRegistry()
+    registry.add("abc")
+    assert registry.scrub("abc abc") == "abc abc"
+
+
+def test_truncate_after_redact_cannot_leave_half_a_secret() -> None:
+    registry = SecretRegistry()
+    registry.add("0123456789abcdef")
+    assert "0123" not in truncate(redact("x" * 20 + "0123456789abcdef", registry), limit=26)

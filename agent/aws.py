@@ -32,7 +32,19 @@ _CONTAINER_FETCH_SHARE = 0.3
 _CONTAINER_FETCH_ATTEMPTS = 2
 _CONTAINER_FETCH_SLEEP = 0.1
 
-ClientKey = tuple[str, str | None, str | None]  # (service, region, access key of explicit credentials)
+ClientKey = tuple[str, str | None, str | None]
+
+
+def attempt_budget(timeout_seconds: float) -> tuple[int, float]:
+    """How many calls one API request may make, and each one's timeout, to fit the probe's timeout.
+
+    A retry only helps if both attempts plus botocore's backoff fit; with a small budget one attempt that
+    gets (nearly) all of it beats two that each time out too early.
+    """
+    shared = 0.9 * (timeout_seconds - _RETRY_BACKOFF_MAX) / MAX_ATTEMPTS
+    if shared >= 1.0:
+        return MAX_ATTEMPTS, shared
+    return 1, 0.9 * timeout_seconds  # (service, region, access key of explicit credentials)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +150,11 @@ class AwsClients:
     async def _open(self, service: str, region: str | None, credentials: Any) -> Any:
         from aiobotocore.config import AioConfig
 
-        attempt = max(0.1, 0.9 * (self.timeout_seconds - _RETRY_BACKOFF_MAX) / MAX_ATTEMPTS)
+        attempts, per_attempt = attempt_budget(self.timeout_seconds)
         config = AioConfig(
-            connect_timeout=attempt,
-            read_timeout=attempt,
-            retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+            connect_timeout=per_attempt,
+            read_timeout=per_attempt,
+            retries={"total_max_attempts": attempts, "mode": "standard"},
         )
         explicit: dict[str, Any] = {}
         if credentials is not None:

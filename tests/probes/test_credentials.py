@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from agent.aws import MAX_ATTEMPTS, AwsClients
+import pytest
+
+from agent.aws import MAX_ATTEMPTS, AwsClients, attempt_budget
 from agent.probes.credentials import CredentialsProbe
 from agent.probes.runner import run_probe
 from agent.reasons import Failure, Reason
@@ -171,8 +173,17 @@ async def test_throttling_is_throttled_and_the_attempts_are_bounded(
     before = aws_calls("sts", "GetCallerIdentity", "throttled")
     result = await run_probe(probe(aws), PROBE_TIMEOUT)
     assert (result.reason, result.code) == (Reason.THROTTLED, "aws:throttled:Throttling")
-    assert stub.requests == ["GetCallerIdentity"] * MAX_ATTEMPTS
+    attempts, _ = attempt_budget(PROBE_TIMEOUT)
+    assert stub.requests == ["GetCallerIdentity"] * attempts
     assert aws_calls("sts", "GetCallerIdentity", "throttled") == before + 1
+
+
+@pytest.mark.parametrize(("timeout", "expected"), [(5.0, (MAX_ATTEMPTS, 1.8)), (2.0, (1, 1.8)), (1.0, (1, 0.9))])
+def test_attempt_budget_fits_the_probe_timeout(timeout: float, expected: tuple[int, float]) -> None:
+    """One retry only when both attempts and botocore's 1 s backoff fit; never a uselessly short attempt."""
+    attempts, per_attempt = attempt_budget(timeout)
+    assert (attempts, round(per_attempt, 3)) == expected
+    assert attempts * per_attempt + (attempts - 1) * 1.0 <= timeout
 
 
 async def test_sts_server_error_is_server(aws_env: AwsEnv, aws: AwsClients, aws_stub: Stub) -> None:
@@ -181,7 +192,7 @@ async def test_sts_server_error_is_server(aws_env: AwsEnv, aws: AwsClients, aws_
     aws_env.keys(Keys("AKIASERVERERROR00000", "server-error-secret-0000000000"))
     result = await run_probe(probe(aws), PROBE_TIMEOUT)
     assert (result.reason, result.code) == (Reason.SERVER, "sts:InternalFailure")
-    assert len(stub.requests) == MAX_ATTEMPTS
+    assert len(stub.requests) == attempt_budget(PROBE_TIMEOUT)[0]
 
 
 async def test_sts_endpoint_refused_is_network(aws_env: AwsEnv, aws: AwsClients, moto: Moto) -> None:

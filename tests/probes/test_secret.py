@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from agent.aws import MAX_ATTEMPTS, AwsClients
+from agent.aws import AwsClients, attempt_budget
 from agent.config import TargetConfig
 from agent.probes.base import TargetState
 from agent.probes.runner import run_probe
@@ -197,7 +197,7 @@ async def test_throttled_get_secret_value_is_throttled_with_bounded_attempts(
     p, _ = probe(secret_target("orders/db"), aws)
     result = await run_probe(p, PROBE_TIMEOUT)
     assert (result.reason, result.code) == (Reason.THROTTLED, "aws:throttled:ThrottlingException")
-    assert stub.requests == ["GetSecretValue"] * MAX_ATTEMPTS
+    assert stub.requests == ["GetSecretValue"] * attempt_budget(PROBE_TIMEOUT)[0]
     assert "AGENT_SECRET_REFRESH_SECONDS" in result.hint
 
 

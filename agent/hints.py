@@ -27,7 +27,20 @@ def target_facts(target: TargetConfig) -> dict[str, str]:
         "sslmode": target.sslmode.value,
         "secret_id": target.secret_id or "<secret-id>",
         "dsn": target.dsn,
+        "password_source": _password_source(target),
     }
+
+
+def _password_source(target: TargetConfig) -> str:
+    """Where this target's password comes from, as the user configured it."""
+    sources = []
+    if target.password is not None:
+        sources.append("AGENT_DB_PASSWORD")
+    if target.secret_id:
+        sources.append(f"secret {target.secret_id}")
+    if target.iam_auth:
+        sources.append("the IAM token")
+    return " and ".join(sources) or "<password>"
 
 
 def render(template: str, facts: Mapping[str, str]) -> str:

@@ -20,7 +20,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(X-Amz-(?:Signature|Security-Token|Credential)=)[^&\s\"']+"), rf"\1{MASK}"),
     # key=value and key: value (conninfo, query strings, YAML); not after ':' or '/', so the ":secret:NAME"
     # of an ARN is left alone.
-    (re.compile(rf"(?i)(?<![\w:/.-])({_KEYS})(\s*[:=]\s*)[^\s\"',;&}}]+"), rf"\1\2{MASK}"),
+    # MySQL's "(using password: YES)" is a diagnosis, not a value: YES/NO says whether a password was sent.
+    (re.compile(rf"(?i)(?<![\w:/.-])({_KEYS})(\s*[:=]\s*)(?!(?:YES|NO)\)?(?:\s|$))[^\s\"',;&}}]+"), rf"\1\2{MASK}"),
     # JSON "key": "value" (a secret string, a credentials document).
     (re.compile(rf'(?i)("(?:{_KEYS})"\s*:\s*")(?:[^"\\]|\\.)*"'), rf'\1{MASK}"'),
     (re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?)[^\"'\n]+"), rf"\1{MASK}"),

@@ -22,6 +22,14 @@ if ! command -v promtool >/dev/null 2>&1; then
     || echo "setup: could not install promtool; the metrics tests will say so" >&2
 fi
 
+# Headless Chromium renders the status page in the browser test.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing chromium (Debian package chromium)"
+  as_root apt-get update -qq >/dev/null 2>&1 || true
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+    || echo "setup: could not install chromium; the status page browser test will say so" >&2
+fi
+
 # Start the databases the tests use if they are installed but stopped (they run on this kind of machine).
 if command -v pg_lsclusters >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   echo "setup: starting PostgreSQL"

@@ -38,6 +38,13 @@ def test_arns_and_prose_survive() -> None:
     assert redact(text, SecretRegistry()) == text
 
 
+def test_mysql_using_password_yes_or_no_survives() -> None:
+    """The incident's own log line: whether a password was sent is the diagnosis."""
+    for text in ("Access denied for user 'app'@'10.0.0.5' (using password: YES)", "(using password: NO) ok"):
+        assert redact(text, SecretRegistry()) == text
+    assert "YESterday" not in redact("password: YESterday1", SecretRegistry())
+
+
 def test_short_values_are_not_registered() -> None:
     registry = SecretRegistry()
     registry.add("abc")

@@ -43,8 +43,7 @@ COMMON_HINTS: Mapping[str, str] = {
     "tls": "TLS with {host}:{port} failed under sslmode={sslmode}: {detail}. Check the server's TLS setup.",
     "auth": (
         "The password for {user} was rejected by {host} (or {user} does not exist): compare the task "
-        "definition's password (AGENT_DB_PASSWORD or secret {secret_id}) with the database's current password"
-        " for {user}."
+        "definition's password ({password_source}) with the database's current password for {user}."
     ),
     "db:password_drift": (
         "Make the task definition read the password from secret {secret_id} (ECS `secrets` with valueFrom) "

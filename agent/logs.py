@@ -33,6 +33,25 @@ _changes = logging.getLogger("agent.state")
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 
 
+class _BadRequestFilter(logging.Filter):
+    """aiohttp logs a malformed request (the client's fault, already answered 4xx) at error level with a
+    traceback that quotes the request's bytes: one scanner, or a TLS health check aimed at this HTTP port, would
+    fill the logs with them. Keep one warning line naming the kind of error; the client's bytes stay out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        code = getattr(exc, "code", 500)
+        if type(exc).__module__ == "aiohttp.http_exceptions" and isinstance(code, int) and code < 500:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = f"{record.msg}: bad HTTP request ({type(exc).__name__}), answered {code}"
+            record.exc_info, record.exc_text = None, None
+            return logging.getLogger().isEnabledFor(logging.WARNING)  # the error level let it through so far
+        return True
+
+
+_BAD_REQUESTS = _BadRequestFilter()
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message and the record's extras, all redacted."""
 
@@ -68,6 +87,7 @@ def setup_logging(level: str = "info", stream: IO[str] | None = None) -> None:
     root.setLevel(numeric)
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(max(numeric, _CHATTY_LEVEL))
+    logging.getLogger("aiohttp.server").addFilter(_BAD_REQUESTS)  # a filter instance is added only once
     logging.captureWarnings(True)  # Python warnings become JSON lines too, not stray stderr text
 
 

@@ -85,9 +85,12 @@ _CONTAINER_RESPONSE_KEYS = frozenset({"AccessKeyId", "SecretAccessKey", "Token",
 def classify(exc: BaseException, service: str = "aws") -> Failure | None:
     """A Failure for a botocore/aiobotocore exception raised while talking to `service`, or None."""
     from botocore.exceptions import ClientError, CredentialRetrievalError, EndpointConnectionError
+    from botocore.parsers import ResponseParserError
 
     if isinstance(exc, ClientError):
         return _client_error(exc, service)
+    if isinstance(exc, ResponseParserError):
+        return Failure(Reason.SERVER, f"{service}:bad_response", f"the answer cannot be read: {describe(exc)}")
     if isinstance(exc, CredentialRetrievalError):
         return _retrieval_failure(exc)
     for kind, reason, suffix, what in _transport_table():
@@ -204,6 +207,9 @@ def _credential_setup_failure(exc: BaseException) -> Failure | None:
         code = "token_file_missing" if isinstance(exc, FileNotFoundError) else "token_file_unreadable"
         message = f"the container authorization token file {exc.filename} {problem}"
         return Failure(Reason.CONFIG, f"credentials:{code}", message)
+    if isinstance(exc, ValueError) and type(exc).__module__.startswith("dateutil"):
+        message = "the credentials endpoint answered an Expiration that is not a date"
+        return Failure(Reason.SERVER, "credentials:bad_response", message)
     if isinstance(exc, RuntimeError) and "still expired" in text:
         return Failure(Reason.AUTH, "credentials:expired", "the credentials provider returned expired credentials")
     if isinstance(exc, KeyError) and exc.args and exc.args[0] in _CONTAINER_RESPONSE_KEYS:

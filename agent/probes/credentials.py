@@ -106,6 +106,9 @@ class CredentialsProbe:
         self._step = "verifying the credentials with STS GetCallerIdentity"
         self._verified_key = None  # a failed verification must be repeated on the next run
         answer = await self._aws.call("sts", "GetCallerIdentity", self._region, credentials=frozen)
+        if not answer.get("Account") or not answer.get("Arn"):
+            message = "GetCallerIdentity answered without Account or Arn"
+            raise ProbeFailure(Reason.SERVER, "sts:bad_response", message)
         self.identity = CallerIdentity(account=str(answer["Account"]), arn=str(answer["Arn"]))
         self._verified_key, self._verified_at = frozen.access_key, now()
         return True

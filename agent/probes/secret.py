@@ -206,6 +206,9 @@ def _secret_text(answer: dict[str, Any], secret_id: str) -> str:
     text = answer.get("SecretString")
     if isinstance(text, str):
         return text
+    if "SecretBinary" not in answer:  # AWS always sends one of the two: a proxy or stub answered this
+        message = f"GetSecretValue {secret_id} answered without SecretString or SecretBinary"
+        raise ProbeFailure(Reason.SERVER, "secretsmanager:bad_response", message)
     try:
         return bytes(answer.get("SecretBinary") or b"").decode("utf-8")
     except UnicodeDecodeError:

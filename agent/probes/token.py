@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from pydantic import SecretStr
 
-from agent.aws import AwsClients
+from agent.aws import RDS_TOKEN_EXPIRES_SECONDS, AwsClients
 from agent.config import TargetConfig
 from agent.dsn import region_from_host
 from agent.hints import pick, render, target_facts
@@ -18,7 +18,7 @@ from agent.probes.credentials import credential_facts
 from agent.reasons import Failure, ProbeFailure, Reason
 from agent.redact import SECRETS
 
-TOKEN_LIFETIME_SECONDS = 900  # RDS IAM tokens are valid for 15 minutes
+TOKEN_LIFETIME_SECONDS = RDS_TOKEN_EXPIRES_SECONDS
 
 IAM_LOGIN_HINT = (
     "test the token by hand: `aws rds generate-db-auth-token --hostname {host} --port {port} --username"
@@ -116,7 +116,7 @@ class TokenProbe:
         return details
 
     def classify(self, exc: BaseException) -> Failure | None:
-        """Map a botocore exception through the AWS table (the RDS client signs the token)."""
+        """Map a botocore exception through the AWS table (signing needs the task's credentials)."""
         return aws_errors.classify(exc, "rds")
 
     def hint(self, failure: Failure) -> str:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import botocore.auth
+import pytest
+
 from agent.aws import AwsClients
 from agent.config import TargetConfig
 from agent.probes.base import TargetState
@@ -45,6 +48,25 @@ async def test_token_is_signed_for_the_host_user_and_region(aws_env: AwsEnv, aws
     assert f"%2F{REGION}%2Frds-db%2Faws4_request" in token
     assert token not in repr(state)
     assert_clean(result, token, KEYS.secret_key)
+
+
+async def test_token_is_what_botocores_rds_signer_makes(
+    aws_env: AwsEnv, aws: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent signs without an RDS client; at the same instant its token must be the RDS client's, byte for byte
+    (special characters in the user included, and a session token)."""
+    keys = Keys("ASIATOKENPROBE000001", "token-probe-secret-key-000000000000001", token="session+token/=value")
+    aws_env.keys(keys)
+    instant = datetime(2026, 11, 29, 10, 0, 0)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: instant)
+    from aiobotocore.session import get_session
+
+    user = "app user+1@x"
+    ours = await aws.generate_db_auth_token(RDS_HOST, 5432, user, REGION)
+    async with get_session().create_client("rds", region_name=REGION) as rds:
+        theirs = await rds.generate_db_auth_token(DBHostname=RDS_HOST, Port=5432, DBUsername=user, Region=REGION)
+    assert ours == theirs
+    assert "X-Amz-Security-Token=" in ours and "X-Amz-Expires=900" in ours
 
 
 async def test_token_is_reused_until_the_configured_age(aws_env: AwsEnv, aws: AwsClients) -> None:

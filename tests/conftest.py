@@ -9,7 +9,7 @@ import pytest
 from agent.redact import SECRETS
 from tests.support.agent_process import OUTPUT_DIR
 
-pytest_plugins = ["tests.support.databases", "tests.support.aws"]
+pytest_plugins = ["tests.support.databases", "tests.support.aws", "tests.support.slow"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -133,6 +133,7 @@ def serving(env: Mapping[str, str], *args: str, startup_timeout: float = 15.0) -
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
         (OUTPUT_DIR / f"{log_path.stem}.bodies").write_bytes(b"\n".join(agent.responses))
 
 

@@ -1,4 +1,4 @@
-"""A TCP proxy in front of a real server, on its own thread, that can refuse, hang, or reset connections."""
+"""A TCP proxy in front of a real server, on its own thread, that can refuse, hang, slow down or reset connections."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ class Fault(StrEnum):
     REFUSE = "refuse"  # nothing listens: new connections are refused, open ones are cut
     HANG = "hang"  # accept, then never forward a byte (open ones stop forwarding too)
     RESET = "reset"  # accept, then reset at once (a connection reset during the handshake)
+    SLOW = "slow"  # forward both ways, each chunk `delay` seconds late (a congested link or an overloaded server)
 
 
 class FaultProxy:
@@ -23,6 +24,7 @@ class FaultProxy:
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.fault = Fault.PASS
+        self.delay = 0.0  # seconds per forwarded chunk in SLOW mode
         self.port = _free_port()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fault-proxy", daemon=True)
@@ -35,8 +37,12 @@ class FaultProxy:
         self._call(self._listen())
         return self
 
-    def set(self, fault: Fault) -> None:
-        """Switch behaviour; cutting or freezing connections that are already open, as a real fault would."""
+    def set(self, fault: Fault, delay: float = 0.0) -> None:
+        """Switch behaviour; cutting or freezing connections that are already open, as a real fault would.
+
+        `delay` is how late SLOW forwards each chunk (open connections slow down too).
+        """
+        self.delay = delay
         self._call(self._set(fault))
 
     def close(self) -> None:
@@ -88,6 +94,8 @@ class FaultProxy:
         try:
             if self.fault is Fault.HANG:
                 await self._released.wait()
+                if reader.at_eof() or writer.is_closing():
+                    return  # the client gave up while we hung: no half-open login for the server to count
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
             self._writers.add(up_writer)
             await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
@@ -102,6 +110,8 @@ class FaultProxy:
             while data := await reader.read(65536):
                 while self.fault is Fault.HANG:  # freeze open connections mid-stream
                     await self._released.wait()
+                if self.fault is Fault.SLOW:
+                    await asyncio.sleep(self.delay)
                 writer.write(data)
                 await writer.drain()
         _reset(writer)

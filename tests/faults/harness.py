@@ -1,0 +1,327 @@
+"""A real `serve` process for the fault suite: output captured in memory, a poller keeping a timeline of what
+/ready, /status and /health said, and the process's own fds and memory read from /proc.
+
+Everything is asyncio on the test's loop (the loopback stand-ins live there too); the only threads are the two
+that drain the process's pipes. Output is kept in memory rather than only in a shared directory, so another
+pytest session clearing test-artifacts/ cannot take it away before the hygiene checks read it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.faults.hygiene import CAPTURED, assert_no_distinctive_secret
+from tests.support.agent_process import OUTPUT_DIR, REPO, agent_env, free_port
+
+RESOLVER_DIR = Path(__file__).resolve().parent / "resolver"
+ARTIFACTS = REPO / "test-artifacts" / "faults"
+POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One HTTP exchange with the agent."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    elapsed: float
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def http(
+    port: int, method: str, path: str, *, timeout: float = 2.0, headers: Mapping[str, str] | None = None
+) -> Reply:
+    """A one-shot HTTP/1.1 request over a fresh loopback connection (Connection: close)."""
+    started = time.monotonic()
+    async with asyncio.timeout(timeout):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+            lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+            raw = await reader.read(-1)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+    return parse_reply(raw, time.monotonic() - started)
+
+
+def parse_reply(raw: bytes, elapsed: float = 0.0) -> Reply:
+    """Split a raw HTTP/1.1 response (read to EOF) into status, headers and body."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise ValueError(f"not an HTTP response: {raw[:80]!r}")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = _unchunk(body)
+    return Reply(int(parts[1]), headers, body, elapsed)
+
+
+def _unchunk(data: bytes) -> bytes:
+    out = bytearray()
+    while data:
+        size_line, _, rest = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        data = rest[size + 2 :]
+    return bytes(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """What the agent said at one moment: /ready (status, HTTP code, failing), /health, and /status probes."""
+
+    at: float  # time.monotonic()
+    status: str
+    ready_http: int
+    health_http: int
+    failing: tuple[tuple[str, str, str], ...]  # (probe, target, reason)
+    probes: Mapping[tuple[str, str], Mapping[str, Any]]  # (probe, target) -> /status entry
+
+    def code(self, probe: str, target: str) -> str | None:
+        entry = self.probes.get((probe, target))
+        return None if entry is None else entry.get("code")
+
+    def describe(self) -> str:
+        failing = ", ".join(f"{p}:{t} {r} {self.code(p, t)}" for p, t, r in self.failing) or "nothing failing"
+        return f"{self.status} ({self.ready_http}); {failing}"
+
+
+@dataclass
+class LiveAgent:
+    """A running `serve` process and everything it said."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    bodies: list[bytes] = field(default_factory=list)
+    timeline: list[Sample] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def get(self, path: str, method: str = "GET", timeout: float = 2.0) -> Reply:
+        """A request whose body is kept for the secret checks."""
+        reply = await http(self.port, method, path, timeout=timeout)
+        self.bodies.append(reply.body)
+        return reply
+
+    async def status(self) -> dict[str, Any]:
+        body: dict[str, Any] = (await self.get("/status")).json()
+        return body
+
+    async def metrics(self) -> str:
+        return (await self.get("/metrics")).body.decode()
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """One sample of /metrics (0 when absent), e.g. metric("db_connections_opened_total", target="default")."""
+        wanted = "health_agent_" + name
+        text = await self.metrics()
+        for line in text.splitlines():
+            if line.startswith(wanted) and _labels_match(line[len(wanted) :], labels):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    async def sample(self) -> Sample:
+        ready = await self.get("/ready")
+        health = await self.get("/health")
+        status = await self.status()
+        body = ready.json()
+        return Sample(
+            at=time.monotonic(),
+            status=body["status"],
+            ready_http=ready.status,
+            health_http=health.status,
+            failing=tuple((f["probe"], f["target"], f["reason"]) for f in body["failing"]),
+            probes={(p["probe"], p["target"]): p for p in status["probes"]},
+        )
+
+    async def poll(self) -> None:
+        """Sample every POLL_SECONDS for as long as the agent lives (run as a task)."""
+        while self.proc.poll() is None:
+            with contextlib.suppress(OSError, ValueError, TimeoutError):
+                self.timeline.append(await self.sample())
+                self._changed.set()
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def wait_for(self, predicate: Callable[[Sample], bool], timeout: float, after: float = 0.0) -> Sample:
+        """The first sample taken after `after` (monotonic) for which predicate holds; fail with the last one."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while True:
+            for sample in self.timeline[seen:]:
+                if sample.at >= after and predicate(sample):
+                    return sample
+            seen = len(self.timeline)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.proc.poll() is not None:
+                last = self.timeline[-1].describe() if self.timeline else "no sample"
+                alive = "alive" if self.proc.poll() is None else f"exited {self.proc.returncode}"
+                raise AssertionError(f"{self.name}: not within {timeout:.1f}s; last: {last}; process {alive}")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, 0.5)):
+                    await self._changed.wait()
+
+    async def wait_status(self, status: str, timeout: float = 15.0, after: float = 0.0) -> Sample:
+        return await self.wait_for(lambda s: s.status == status, timeout, after)
+
+    def samples_since(self, since: float, until: float | None = None) -> list[Sample]:
+        return [s for s in self.timeline if s.at >= since and (until is None or s.at <= until)]
+
+    def fds(self) -> int:
+        """Open file descriptors of the agent process."""
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def rss_kib(self) -> int:
+        """Resident memory of the agent process (VmRSS)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS in /proc/PID/status")
+
+    def output(self) -> str:
+        return (bytes(self.stdout) + b"\n--- stderr ---\n" + bytes(self.stderr)).decode(errors="replace")
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = bytes(self.stdout).decode(errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def _labels_match(rest: str, labels: Mapping[str, str]) -> bool:
+    if not labels:
+        return rest.startswith(" ")
+    if not rest.startswith("{"):
+        return False
+    inside = rest[1 : rest.index("}")]
+    pairs = dict(item.split("=", 1) for item in inside.split(",") if "=" in item)
+    return all(pairs.get(k) == f'"{v}"' for k, v in labels.items())
+
+
+def _drain(stream: Any, sink: bytearray) -> None:
+    for chunk in iter(lambda: stream.read1(65536), b""):
+        sink += chunk
+
+
+def fault_env(extra: Mapping[str, str], hosts_file: Path | None = None) -> dict[str, str]:
+    """The agent's environment: no AGENT_* or AWS_* from outside, no ~/.aws, no IMDS, plus `extra`."""
+    base = {k: v for k, v in agent_env({}).items() if not k.startswith("AWS_")}
+    base |= {
+        "AWS_CONFIG_FILE": "/nonexistent/eha-aws-config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/eha-aws-credentials",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    if hosts_file is not None:
+        base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RESOLVER_DIR), base.get("PYTHONPATH")]))
+        base["EHA_TEST_HOSTS_FILE"] = str(hosts_file)
+    return {**base, **extra}
+
+
+@contextlib.asynccontextmanager
+async def live_agent(
+    name: str, env: Mapping[str, str], *args: str, hosts_file: Path | None = None, startup_timeout: float = 20.0
+) -> AsyncIterator[LiveAgent]:
+    """Start `python -m agent serve`, poll it, and on exit stop it and check its output for secrets."""
+    port = free_port()
+    full_env = fault_env({"AGENT_HOST": "127.0.0.1", "AGENT_PORT": str(port), **env}, hosts_file)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", "serve", *args],
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
+    agent = LiveAgent(name, proc, port)
+    drains = [
+        threading.Thread(target=_drain, args=(proc.stdout, agent.stdout), daemon=True),
+        threading.Thread(target=_drain, args=(proc.stderr, agent.stderr), daemon=True),
+    ]
+    for thread in drains:
+        thread.start()
+    poller: asyncio.Task[None] | None = None
+    try:
+        await _wait_listening(agent, startup_timeout)
+        poller = asyncio.create_task(agent.poll(), name=f"poll {name}")
+        yield agent
+    finally:
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+        code = await asyncio.to_thread(_stop, proc)
+        for thread in drains:
+            await asyncio.to_thread(thread.join, 10)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        _keep(agent)
+    assert code == 0, f"{name}: exit code {code} after SIGTERM:\n{agent.output()[-3000:]}"
+    assert b"Traceback" not in agent.stderr + agent.stdout, f"{name}: a traceback:\n{agent.output()[-3000:]}"
+    assert_no_distinctive_secret(agent.output(), f"{name} stdout/stderr")
+    for body in agent.bodies:
+        assert_no_distinctive_secret(body.decode(errors="replace"), f"{name} HTTP body")
+
+
+async def _wait_listening(agent: LiveAgent, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if agent.proc.poll() is not None:
+            await asyncio.sleep(0.2)  # let the drain threads catch the last words
+            raise AssertionError(f"{agent.name} exited with {agent.proc.returncode}:\n{agent.output()[-3000:]}")
+        with contextlib.suppress(OSError, ValueError, TimeoutError):
+            await http(agent.port, "GET", "/health", timeout=0.5)
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{agent.name} did not answer within {timeout}s:\n{agent.output()[-3000:]}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> int | None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return None
+    return proc.returncode
+
+
+def _keep(agent: LiveAgent) -> None:
+    """Keep the output where people (and tests/test_zz_secret_hygiene.py) look for it."""
+    text = agent.output()
+    bodies = b"\n".join(agent.bodies)
+    CAPTURED.append((agent.name, text + "\n--- bodies ---\n" + bodies.decode(errors="replace")))
+    stem = f"faults-{agent.name}-{time.time_ns()}"
+    for directory in (OUTPUT_DIR, ARTIFACTS):
+        with contextlib.suppress(OSError):
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / f"{stem}.out").write_text(text)
+            (directory / f"{stem}.bodies").write_bytes(bodies)

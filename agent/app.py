@@ -11,7 +11,7 @@ from agent import __version__
 from agent.config import AgentConfig
 from agent.logs import setup_logging
 from agent.plan import Mode, Plan, build_plan
-from agent.scheduler import Scheduler
+from agent.scheduler import Observer, Scheduler
 from agent.server import create_app, start_server
 from agent.state import AgentState
 
@@ -38,7 +38,7 @@ async def serve(config: AgentConfig) -> int:
             log.error("cannot listen on %s:%s: %s", config.host, config.port, exc.strerror or exc)
             return EXIT_CANNOT_LISTEN
         stack.push_async_callback(runner.cleanup)
-        scheduler = Scheduler(plan, state, config)
+        scheduler = Scheduler(plan, state, config, _observers(config, state, stack))
         scheduler.start()
         stack.push_async_callback(scheduler.stop)
         _log_started(config, plan)
@@ -48,6 +48,19 @@ async def serve(config: AgentConfig) -> int:
         await _grace(stop, config.shutdown_grace_seconds)
     log.info("stopped")
     return EXIT_OK
+
+
+def _observers(config: AgentConfig, state: AgentState, stack: AsyncExitStack) -> list[Observer]:
+    """What else hears of every probe result: the CloudWatch EMF writer, when enabled."""
+    if not config.cloudwatch_emf:
+        return []
+    from agent.emf import EmfPublisher
+
+    emf = EmfPublisher(state, config)
+    emf.start()
+    # Registered before the scheduler's stop, so it runs after it: the last runs are written too.
+    stack.push_async_callback(emf.stop)
+    return [emf.observe]
 
 
 def _install_signal_handlers() -> asyncio.Queue[str]:
@@ -74,5 +87,13 @@ def _log_started(config: AgentConfig, plan: Plan) -> None:
         __version__,
         config.host,
         config.port,
-        extra={"probes": [p.key for p in plan.probes], "interval_seconds": config.interval_seconds},
+        extra={"probes": _probes_by_target(plan), "interval_seconds": config.interval_seconds},
     )
+
+
+def _probes_by_target(plan: Plan) -> dict[str, list[str]]:
+    """{target: [probe, ...]}: a "secret:writer" key would read as a key=value secret and be redacted."""
+    grouped: dict[str, list[str]] = {}
+    for planned in plan.probes:
+        grouped.setdefault(planned.probe.target, []).append(planned.probe.name)
+    return grouped

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -15,6 +16,9 @@ from agent.dsn import Dsn, DsnError, Engine, SslMode, parse_dsn, parse_sslmode, 
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 _SECRET_ARN_REGION = 3  # arn:aws:secretsmanager:REGION:account:secret:name
+# CloudWatch's namespace rules: 1-255 of these characters, not starting with ':'; "AWS/" is reserved for AWS.
+_NAMESPACE = re.compile(r"^[0-9A-Za-z._/#: -]{1,255}$")
+ECS_METADATA_VARIABLE = "ECS_CONTAINER_METADATA_URI_V4"  # set by the ECS agent in every container
 
 
 class ConfigError(Exception):
@@ -87,6 +91,19 @@ class AgentConfig(BaseModel):
     success_threshold: int = Field(default=1, ge=1, le=100)
     shutdown_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 5.0
     status_detail: StatusDetail = StatusDetail.FULL
+    cloudwatch_emf: bool = False
+    cloudwatch_namespace: str = "ECSHealthAgent"
+    ecs_metadata_uri: str | None = None  # from ECS_CONTAINER_METADATA_URI_V4, not an AGENT_* variable
+
+    @field_validator("cloudwatch_namespace")
+    @classmethod
+    def _cloudwatch_namespace(cls, value: str) -> str:
+        if not _NAMESPACE.match(value) or value.startswith(":") or value.startswith("AWS/"):
+            raise ValueError(
+                f"{value!r} is not a CloudWatch namespace: expected 1-255 of A-Z a-z 0-9 . - _ / # : and space,"
+                " not starting with ':' or 'AWS/' (e.g. ECSHealthAgent)"
+            )
+        return value
 
     @property
     def uses_aws(self) -> bool:
@@ -118,6 +135,8 @@ class EnvSettings(BaseSettings):
     success_threshold: int | None = None
     shutdown_grace_seconds: float | None = None
     status_detail: str | None = None
+    cloudwatch_emf: bool | None = None
+    cloudwatch_namespace: str | None = None
 
 
 class IamAuthFile(BaseModel):
@@ -175,7 +194,8 @@ def load_config(config_path: Path | None = None) -> AgentConfig:
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, env_prefix="AGENT_")) from None
     file = _read_file(config_path) if config_path else None
-    standard = {k: os.environ[k] for k in ("AWS_REGION", "AWS_DEFAULT_REGION", "LOG_LEVEL") if k in os.environ}
+    names = ("AWS_REGION", "AWS_DEFAULT_REGION", "LOG_LEVEL", ECS_METADATA_VARIABLE)
+    standard = {k: os.environ[k] for k in names if k in os.environ}
     return build_config(env, file, standard)
 
 
@@ -186,6 +206,10 @@ def _read_file(path: Path) -> ConfigFile:
         raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError([f"--config {path}: cannot read the file ({exc.strerror or exc})"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"--config {path}: not UTF-8 text (expected a YAML file)"]) from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigError([f"--config {path}: nested too deeply to be a configuration file"]) from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""

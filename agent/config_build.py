@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 
 from agent.config import (
+    ECS_METADATA_VARIABLE,
     AgentConfig,
     ConfigError,
     ConfigFile,
@@ -34,6 +35,8 @@ _SCALARS = (
     "success_threshold",
     "shutdown_grace_seconds",
     "status_detail",
+    "cloudwatch_emf",
+    "cloudwatch_namespace",
 )
 
 
@@ -48,6 +51,7 @@ class _Source:
     user: str | None
     region: str | None
     secret_id: str | None
+    secret_field: str  # where the secret id was set, for the error message
     password: SecretStr | None
     sslrootcert: str | None
     user_hint: str  # where a username can be set, for the error message
@@ -88,6 +92,7 @@ def _sources(env: EnvSettings, file: ConfigFile | None, problems: list[str]) -> 
             user=env.db_user,
             region=env.aws_region,
             secret_id=env.db_secret_id,
+            secret_field="AGENT_DB_SECRET_ID",
             password=env.db_password,
             sslrootcert=env.db_sslrootcert,
             user_hint="put it in the DSN or set AGENT_DB_USER",
@@ -97,17 +102,20 @@ def _sources(env: EnvSettings, file: ConfigFile | None, problems: list[str]) -> 
 
 def _file_source(name: str, conn: ConnectionFile, env: EnvSettings) -> _Source:
     iam = conn.aws_iam_auth
+    # A name that is not valid is quoted, so a newline or control character in it cannot split the message.
+    shown = name if _TARGET_NAME.match(name) else repr(name)
     return _Source(
         name=name,
-        field=f"database.connections.{name}.dsn",
+        field=f"database.connections.{shown}.dsn",
         dsn_text=conn.dsn,
         iam_auth=iam.enabled or bool(env.db_iam_auth),
         user=iam.db_user or env.db_user,
         region=iam.region or env.aws_region,
         secret_id=conn.secret_id or env.db_secret_id,
+        secret_field=f"database.connections.{shown}.secret_id" if conn.secret_id else "AGENT_DB_SECRET_ID",
         password=env.db_password,
         sslrootcert=env.db_sslrootcert,
-        user_hint=f"put it in the DSN or set database.connections.{name}.aws_iam_auth.db_user / AGENT_DB_USER",
+        user_hint=f"put it in the DSN or set database.connections.{shown}.aws_iam_auth.db_user / AGENT_DB_USER",
     )
 
 
@@ -184,7 +192,7 @@ def _check_region(src: _Source, region: str | None, problems: list[str]) -> None
         )
     elif src.secret_id:
         problems.append(
-            "AGENT_DB_SECRET_ID: Secrets Manager needs an AWS region: set AGENT_AWS_REGION (or AWS_REGION),"
+            f"{src.secret_field}: Secrets Manager needs an AWS region: set AGENT_AWS_REGION (or AWS_REGION),"
             " or give the secret's full ARN"
         )
 
@@ -209,6 +217,7 @@ def _scalars(
     for key in ("readiness_policy", "status_detail"):
         if key in values:
             values[key] = str(values[key]).strip().lower()
+    values["ecs_metadata_uri"] = standard.get(ECS_METADATA_VARIABLE, "").strip() or None
     level = env.log_level or (file.logging.level if file else None) or standard.get("LOG_LEVEL")
     if level:
         normalised = _LOG_LEVELS.get(level.strip().lower())

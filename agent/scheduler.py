@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable, Iterable
 
 from agent.config import AgentConfig
 from agent.diagnosis import close_probes, not_run, run_round
@@ -18,13 +19,16 @@ log = logging.getLogger(__name__)
 JITTER = 0.1  # +-10 % of the interval, so a fleet started together does not probe in lock-step
 HEARTBEAT_SECONDS = 1.0
 
+Observer = Callable[[ProbeResult], None]  # told of every result after the state; must not block or do I/O
+
 
 class Scheduler:
     """Owns the probe loops; the state learns every result and a heartbeat while all loops are alive."""
 
-    def __init__(self, plan: Plan, state: AgentState, config: AgentConfig) -> None:
+    def __init__(self, plan: Plan, state: AgentState, config: AgentConfig, observers: Iterable[Observer] = ()) -> None:
         self._plan = plan
         self._state = state
+        self._observers = tuple(observers)
         self._interval = config.interval_seconds
         self._timeout = config.timeout_seconds
         self._latest: dict[str, ProbeResult] = {}
@@ -71,6 +75,8 @@ class Scheduler:
     def _record(self, result: ProbeResult) -> None:
         self._latest[f"{result.probe}:{result.target}"] = result
         self._state.record(result)
+        for observe in self._observers:  # after the state, so an observer sees the status this result left
+            observe(result)
 
     def _next_delay(self, elapsed: float) -> float:
         jitter = random.uniform(-JITTER, JITTER) * self._interval

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from agent.config import AgentConfig, StatusDetail
 from agent.metrics import build_registry, render
 from agent.state import AgentState, AwsIdentity, ProbeView, Snapshot
+from agent.status_page import PAGE_HEADERS, render_status_page
 
 STATE_KEY = web.AppKey("state", AgentState)
 CONFIG_KEY = web.AppKey("config", AgentConfig)
@@ -40,6 +42,7 @@ def create_app(state: AgentState, config: AgentConfig) -> web.Application:
     app[REGISTRY_KEY] = build_registry(state)
     for path, handler in zip(PATHS, (health, ready, status, metrics), strict=True):
         app.router.add_get(path, handler)  # HEAD comes with GET
+    app.router.add_get("/", status_page)  # for people; not in PATHS, which lists the machine endpoints
     return app
 
 
@@ -91,6 +94,14 @@ async def status(request: web.Request) -> web.Response:
     snapshot = request.app[STATE_KEY].snapshot()
     full = request.app[CONFIG_KEY].status_detail is StatusDetail.FULL
     return _json(status_body(snapshot, full))
+
+
+async def status_page(request: web.Request) -> web.Response:
+    """The status page for a person (HTML, see agent.status_page); always 200, like /status."""
+    snapshot = request.app[STATE_KEY].snapshot()
+    full = request.app[CONFIG_KEY].status_detail is StatusDetail.FULL
+    body = render_status_page(snapshot, full, time.time())
+    return web.Response(text=body, content_type="text/html", charset="utf-8", headers={**NO_STORE, **PAGE_HEADERS})
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -275,6 +275,23 @@ def test_bad_yaml_names_the_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert expected in problems(monkeypatch, path, AWS_REGION="us-east-1")
 
 
+def test_yaml_secret_without_region_names_the_yaml_field(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    connection = "    w:\n      dsn: postgresql://a@db.internal/d\n      secret_id: prod/db\n"
+    path.write_text("database:\n  connections:\n" + connection)
+    text = problems(monkeypatch, path)
+    assert "database.connections.w.secret_id: Secrets Manager needs an AWS region" in text
+    assert "AGENT_DB_SECRET_ID" not in text
+
+
+def test_yaml_name_with_a_newline_is_quoted_in_every_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text('database:\n  connections:\n    "a\\nb":\n      dsn: postgresql://h/d\n      secret_id: x\n')
+    text = problems(monkeypatch, path, AWS_REGION="us-east-1")
+    assert "database.connections.'a\\nb'.dsn: connection name 'a\\nb' must be 1-64 of" in text
+    assert "a\nb" not in text
+
+
 def test_yaml_and_env_dsn_together_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(GUIDE_YAML)

@@ -186,6 +186,8 @@ async def test_secret_is_fetched_at_its_cadence_not_every_interval(
     )
     assert runs >= 12
     assert 2 <= calls <= 3, f"{calls} GetSecretValue calls for {runs} secret probe runs with a 2 s refresh"
+    started = next(line for line in agent.log_lines() if "listening on" in line["message"])
+    assert started["probes"] == {"aws": ["credentials"], "default": ["secret", "db"]}
 
 
 async def test_rotation_is_followed_without_a_false_alarm(

@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "healthcheck":
             return _healthcheck(args)
+        if command == "sandbox":
+            return _sandbox(args)
         config = _load(args.config)
         if config is None:
             return EXIT_CONFIG
@@ -55,6 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     health = commands.add_parser("healthcheck", help="exit 0 if the local agent answers 200 (ECS healthCheck)")
     health.add_argument("--ready", action="store_true", help="ask /ready instead of /health")
     health.add_argument("--port", type=int, default=None, help="agent port (default: AGENT_PORT or 8099)")
+    sandbox = commands.add_parser(
+        "sandbox", help="a stand-in for an ECS task on this machine (moto, PostgreSQL) with the agent inside"
+    )
+    sandbox.add_argument("--port", type=int, default=8099, help="the agent's port on 127.0.0.1 (default 8099)")
+    sandbox.add_argument("--control-port", type=int, default=8098, help="the break/fix API's port (default 8098)")
+    sandbox.add_argument(
+        "--postgres",
+        metavar="ADMIN_DSN",
+        default=None,
+        help="an admin DSN of a PostgreSQL that checks passwords (default: AGENT_DB_DSN or 127.0.0.1:5432 if it"
+        " does, else a throwaway cluster)",
+    )
     return parser
 
 
@@ -90,6 +104,12 @@ def _serve(config: AgentConfig) -> int:
     from agent.app import serve
 
     return asyncio.run(serve(config))
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from agent.sandbox.demo import SandboxOptions, run_sandbox
+
+    return run_sandbox(SandboxOptions(port=args.port, control_port=args.control_port, postgres=args.postgres))
 
 
 def _healthcheck(args: argparse.Namespace) -> int:

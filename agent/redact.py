@@ -8,6 +8,7 @@ import threading
 MASK = "[REDACTED]"
 # Shorter values occur by chance in ordinary text (and a 3-letter password is its own alarm).
 _MIN_SECRET_LENGTH = 4
+_PLACEHOLDER = "\x00"  # never in a password, key or token: the database protocols cannot carry it
 
 _KEYS = (
     r"password|passwd|pwd|secret|secretstring|secret_access_key|secretaccesskey|token|sessiontoken"
@@ -32,30 +33,48 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 class SecretRegistry:
     """Secret values the process has learned (passwords, tokens, keys); any of them is scrubbed from output.
 
-    Values are kept only in memory, for as long as the process runs, and never rendered.
+    Values are kept only in memory and never rendered. The registry is bounded: a long-running agent learns a
+    new IAM token every 10 minutes and new keys at every rotation, so the oldest values age out first, and
+    adding a known value again (a password at every login, the keys at every credentials run) keeps it young.
+    Scrubbing is plain substring replacement, longest value first: a regex alternation rebuilt for every new
+    value cost O(n^2), held the event loop for seconds after a day of tokens, and filled re's cache.
     """
 
-    def __init__(self) -> None:
-        self._values: set[str] = set()
+    MAX_VALUES = 192  # 64 secrets in their three encodings
+
+    def __init__(self, max_values: int = MAX_VALUES) -> None:
+        self._values: dict[str, None] = {}  # insertion-ordered: oldest first
+        self._max = max_values
         self._lock = threading.Lock()
-        self._pattern: re.Pattern[str] | None = None
+        self._ordered: tuple[str, ...] = ()  # longest first, so no value is masked only in part
 
     def add(self, value: str | None) -> None:
         """Remember a secret value (and its common encodings) so it can never be printed."""
         if not value or len(value) < _MIN_SECRET_LENGTH:
             return
-        variants = {value, value.replace("&", "&amp;"), _url_quote(value)}
+        variants = dict.fromkeys((value, value.replace("&", "&amp;"), _url_quote(value)))
         with self._lock:
-            if variants <= self._values:
+            known = all(v in self._values for v in variants)
+            for variant in variants:  # to the young end
+                self._values.pop(variant, None)
+                self._values[variant] = None
+            if known:
                 return
-            self._values |= variants
-            ordered = sorted(self._values, key=len, reverse=True)  # longest first: no partial replacement
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            while len(self._values) > self._max:
+                del self._values[next(iter(self._values))]
+            self._ordered = tuple(sorted(self._values, key=len, reverse=True))
 
     def scrub(self, text: str) -> str:
         """Replace every registered value in text."""
-        pattern = self._pattern
-        return pattern.sub(MASK, text) if pattern is not None else text
+        masked = False
+        for value in self._ordered:  # a tuple swapped whole by add(): safe to read without the lock
+            if value in text:
+                # A placeholder no secret contains, so a short value cannot match inside an earlier mask.
+                text, masked = text.replace(value, _PLACEHOLDER), True
+        return text.replace(_PLACEHOLDER, MASK) if masked else text
+
+    def __len__(self) -> int:
+        return len(self._values)
 
     def __repr__(self) -> str:
         return f"SecretRegistry(<{len(self._values)} values>)"

@@ -20,5 +20,5 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 @pytest.fixture(autouse=True)
 def isolated_secret_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Secrets one test taught the process-wide registry must not mask another test's expected text."""
-    monkeypatch.setattr(SECRETS, "_values", set(SECRETS._values))
-    monkeypatch.setattr(SECRETS, "_pattern", SECRETS._pattern)
+    monkeypatch.setattr(SECRETS, "_values", dict(SECRETS._values))
+    monkeypatch.setattr(SECRETS, "_ordered", SECRETS._ordered)

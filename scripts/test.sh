@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-.venv/bin/ruff check agent tests
-.venv/bin/ruff format --check agent tests
+.venv/bin/ruff check agent tests bench
+.venv/bin/ruff format --check agent tests bench
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

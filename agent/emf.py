@@ -20,11 +20,11 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import IO
 
 from agent.config import AgentConfig
 from agent.ecs_metadata import TaskIdentity, read_task_identity
+from agent.logs import iso_utc
 from agent.probes.base import ProbeResult
 from agent.readiness import Status
 from agent.reasons import NOT_RUN_CODE, Reason
@@ -166,9 +166,7 @@ def _document(
     }
     return {
         # The agent's usual log members first, so a person reading the log stream sees what the line is.
-        "time": datetime.fromtimestamp(timestamp_ms / 1000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z"),
+        "time": iso_utc(timestamp_ms / 1000),
         "level": "info",
         "logger": LOGGER,
         "message": f"metrics: {message}",

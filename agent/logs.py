@@ -58,7 +58,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Render the record as a single line of JSON."""
         line: dict[str, JsonValue] = {
-            "time": _iso_time(record.created),
+            "time": iso_utc(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": redact(record.getMessage()),
@@ -91,8 +91,9 @@ def setup_logging(level: str = "info", stream: IO[str] | None = None) -> None:
     logging.captureWarnings(True)  # Python warnings become JSON lines too, not stray stderr text
 
 
-def _iso_time(created: float) -> str:
-    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def iso_utc(moment: float, timespec: str = "milliseconds") -> str:
+    """Unix time as ISO 8601 in UTC with a Z: how every time the agent writes out looks (logs, EMF, /status)."""
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def _clean(value: object) -> JsonValue:

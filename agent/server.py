@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC
 
 from aiohttp import web
 from aiohttp.log import access_logger
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from agent.config import AgentConfig, StatusDetail
+from agent.logs import iso_utc
 from agent.metrics import build_registry, render
 from agent.state import AgentState, AwsIdentity, ProbeView, Snapshot
 from agent.status_page import PAGE_HEADERS, render_status_page
@@ -91,16 +92,12 @@ async def ready(request: web.Request) -> web.Response:
 
 async def status(request: web.Request) -> web.Response:
     """Everything known, per probe and target; always 200 (it is a report, /ready is the verdict)."""
-    snapshot = request.app[STATE_KEY].snapshot()
-    full = request.app[CONFIG_KEY].status_detail is StatusDetail.FULL
-    return _json(status_body(snapshot, full))
+    return _json(status_body(request.app[STATE_KEY].snapshot(), _full_detail(request)))
 
 
 async def status_page(request: web.Request) -> web.Response:
     """The status page for a person (HTML, see agent.status_page); always 200, like /status."""
-    snapshot = request.app[STATE_KEY].snapshot()
-    full = request.app[CONFIG_KEY].status_detail is StatusDetail.FULL
-    body = render_status_page(snapshot, full, time.time())
+    body = render_status_page(request.app[STATE_KEY].snapshot(), _full_detail(request), time.time())
     return web.Response(text=body, content_type="text/html", charset="utf-8", headers={**NO_STORE, **PAGE_HEADERS})
 
 
@@ -108,6 +105,11 @@ async def metrics(request: web.Request) -> web.Response:
     """Prometheus exposition; always 200, since a 503 makes Prometheus drop the whole scrape."""
     body = render(request.app[REGISTRY_KEY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST, **NO_STORE})
+
+
+def _full_detail(request: web.Request) -> bool:
+    """Whether messages, hints and the AWS identity may be shown (AGENT_STATUS_DETAIL=full)."""
+    return request.app[CONFIG_KEY].status_detail is StatusDetail.FULL
 
 
 def status_body(snapshot: Snapshot, full: bool) -> dict[str, object]:
@@ -154,9 +156,7 @@ def _aws_entry(aws: AwsIdentity) -> dict[str, object]:
 
 
 def _iso(moment: float | None) -> str | None:
-    if moment is None:
-        return None
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso_utc(moment, "seconds") if moment is not None else None
 
 
 def _json(body: Mapping[str, object], status_code: int = 200, headers: dict[str, str] | None = None) -> web.Response:

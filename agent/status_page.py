@@ -7,9 +7,9 @@ offline and under a Content-Security-Policy that allows nothing but inline style
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from html import escape
 
+from agent.logs import iso_utc
 from agent.readiness import Status
 from agent.reasons import NOT_RUN_CODE
 from agent.state import AwsIdentity, ProbeView, Snapshot
@@ -150,7 +150,7 @@ def _identity(aws: AwsIdentity | None, now: float) -> str:
 def _footer(snapshot: Snapshot, now: float) -> str:
     return (
         f'<footer>ecs-health-agent <span class="version">{escape(snapshot.version)}</span> &middot; '
-        f"rendered {_iso(now)} &middot; refreshes every {REFRESH_SECONDS} s &middot; "
+        f"rendered {iso_utc(now, 'seconds')} &middot; refreshes every {REFRESH_SECONDS} s &middot; "
         'JSON: <a href="/status">/status</a> <a href="/ready">/ready</a> <a href="/health">/health</a> '
         '&middot; <a href="/metrics">/metrics</a></footer>'
     )
@@ -160,9 +160,8 @@ def _moment(moment: float | None, now: float, absent: str) -> str:
     """Relative ("12 s ago", "in 5 h 59 min") and the ISO time underneath."""
     if moment is None:
         return escape(absent)
-    return (
-        f'<span class="ago">{_relative(moment - now)}</span><br><time datetime="{_iso(moment)}">{_iso(moment)}</time>'
-    )
+    iso = iso_utc(moment, "seconds")
+    return f'<span class="ago">{_relative(moment - now)}</span><br><time datetime="{iso}">{iso}</time>'
 
 
 def _relative(delta: float) -> str:
@@ -178,7 +177,3 @@ def _relative(delta: float) -> str:
     else:
         amount = f"{seconds // 86400:.0f} days"
     return f"in {amount}" if delta > 0 else f"{amount} ago"
-
-
-def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -18,8 +18,6 @@ from agent.probes.credentials import credential_facts
 from agent.reasons import Failure, ProbeFailure, Reason
 from agent.redact import SECRETS
 
-TOKEN_LIFETIME_SECONDS = RDS_TOKEN_EXPIRES_SECONDS
-
 IAM_LOGIN_HINT = (
     "test the token by hand: `aws rds generate-db-auth-token --hostname {host} --port {port} --username"
     " {user} --region {region}`; the task role needs `rds-db:connect` on"
@@ -111,7 +109,7 @@ class TokenProbe:
         details = {"region": region, "user": user, "reused": "true" if reused else "false"}
         details["age_seconds"] = f"{age:.0f}"
         if self._generated_wall is not None:
-            expires = datetime.fromtimestamp(self._generated_wall + TOKEN_LIFETIME_SECONDS, UTC)
+            expires = datetime.fromtimestamp(self._generated_wall + RDS_TOKEN_EXPIRES_SECONDS, UTC)
             details["expires_at"] = expires.isoformat()
         return details
 

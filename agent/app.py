@@ -8,12 +8,13 @@ import signal
 from contextlib import AsyncExitStack
 
 from agent import __version__
-from agent.config import AgentConfig
-from agent.logs import setup_logging
-from agent.plan import Mode, Plan, build_plan
-from agent.scheduler import Observer, Scheduler
-from agent.server import create_app, start_server
-from agent.state import AgentState
+from agent.config.models import AgentConfig
+from agent.outputs.events import ChangeLog
+from agent.outputs.logs import setup_logging
+from agent.outputs.server import create_app, start_server
+from agent.runtime.plan import Mode, Plan, build_plan
+from agent.runtime.scheduler import Observer, Scheduler
+from agent.runtime.state import AgentState
 
 log = logging.getLogger("agent")
 
@@ -27,7 +28,7 @@ async def serve(config: AgentConfig) -> int:
     async with AsyncExitStack() as stack:
         aws = None
         if config.uses_aws:
-            from agent.aws import AwsClients
+            from agent.aws.clients import AwsClients
 
             aws = await stack.enter_async_context(AwsClients(timeout_seconds=config.timeout_seconds))
         plan = build_plan(config, aws, Mode.SERVE)
@@ -38,23 +39,25 @@ async def serve(config: AgentConfig) -> int:
             log.error("cannot listen on %s:%s: %s", config.host, config.port, exc.strerror or exc)
             return EXIT_CANNOT_LISTEN
         stack.push_async_callback(runner.cleanup)
-        scheduler = Scheduler(plan, state, config, _observers(config, state, stack))
+        changes = ChangeLog(state)
+        scheduler = Scheduler(plan, state, config, [changes.observe, *_emf_observers(config, state, stack)])
         scheduler.start()
         stack.push_async_callback(scheduler.stop)
         _log_started(config, plan)
         signame = await stop.get()
         state.start_draining()
+        changes.status_may_have_changed()
         log.info("received %s: draining for %gs", signame, config.shutdown_grace_seconds)
         await _grace(stop, config.shutdown_grace_seconds)
     log.info("stopped")
     return EXIT_OK
 
 
-def _observers(config: AgentConfig, state: AgentState, stack: AsyncExitStack) -> list[Observer]:
-    """What else hears of every probe result: the CloudWatch EMF writer, when enabled."""
+def _emf_observers(config: AgentConfig, state: AgentState, stack: AsyncExitStack) -> list[Observer]:
+    """The CloudWatch EMF writer, when enabled, hears of every probe result too."""
     if not config.cloudwatch_emf:
         return []
-    from agent.emf import EmfPublisher
+    from agent.outputs.emf import EmfPublisher
 
     emf = EmfPublisher(state, config)
     emf.start()

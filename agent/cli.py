@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from agent.config import AgentConfig
+    from agent.config.models import AgentConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 70
 
@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - the process edge: a message, never a traceback
-        from agent.reasons import describe
-        from agent.redact import redact
+        from agent.shared.reasons import describe
+        from agent.shared.redact import redact
 
         print(f"ecs-health-agent: internal error: {redact(describe(exc))}", file=sys.stderr)
         return EXIT_INTERNAL
@@ -73,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(path: Path | None) -> AgentConfig | None:
-    from agent.config import ConfigError, load_config
+    from agent.config.load import load_config
+    from agent.config.models import ConfigError
 
     try:
         return load_config(path)
@@ -87,10 +88,10 @@ def _load(path: Path | None) -> AgentConfig | None:
 def _check(config: AgentConfig, as_json: bool) -> int:
     import asyncio
 
-    from agent.diagnosis import run_check
-    from agent.logs import setup_logging
-    from agent.report import as_checklist
-    from agent.report import as_json as render_json
+    from agent.outputs.logs import setup_logging
+    from agent.outputs.report import as_checklist
+    from agent.outputs.report import as_json as render_json
+    from agent.runtime.check import run_check
 
     setup_logging(config.log_level, stream=sys.stderr)  # stdout is the report
     results = asyncio.run(run_check(config))
@@ -113,7 +114,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _healthcheck(args: argparse.Namespace) -> int:
-    from agent.environ import agent_port
+    from agent.config.environ import agent_port
     from agent.healthcheck import healthcheck
 
     return healthcheck(port=args.port or agent_port(), ready=args.ready)

@@ -16,9 +16,9 @@ STEPS = (
     ("aiohttp (HTTP server, asyncio, ssl)", ("aiohttp", "aiohttp.web")),
     ("pydantic, pydantic-settings, PyYAML (config)", ("pydantic", "pydantic_settings", "yaml")),
     ("prometheus_client", ("prometheus_client",)),
-    ("the agent's own modules", ("agent.app", "agent.config_build", "agent.diagnosis")),
-    ("asyncpg and the PostgreSQL probe", ("asyncpg", "agent.probes.pg", "agent.probes.db")),
-    ("aiobotocore/botocore import", ("aiobotocore.session", "agent.aws", "agent.probes.credentials")),
+    ("the agent's own modules", ("agent.app", "agent.config.build", "agent.runtime.check")),
+    ("asyncpg and the PostgreSQL probe", ("asyncpg", "agent.probes.drivers.pg", "agent.probes.db")),
+    ("aiobotocore/botocore import", ("aiobotocore.session", "agent.aws.clients", "agent.probes.credentials")),
 )
 CLIENTS = (("sts", "STS client (botocore's endpoint table, model)"), ("secretsmanager", "Secrets Manager client"))
 TOKEN_STEP = "signing an RDS IAM token (SigV4 query auth, as the agent does: no RDS client)"

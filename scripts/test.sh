@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The test command of the README and of CI: set up, lint, type-check, then the whole test suite.
+# The test command of the README and of CI: set up, lint, type-check, check the import contract (pyproject.toml),
+# then the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/ruff check agent tests bench
 .venv/bin/ruff format --check agent tests bench
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache
 .venv/bin/python -m pytest "$@"

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from agent.redact import SECRETS
+from agent.shared.redact import SECRETS
 from tests.support.agent_process import OUTPUT_DIR
 
 pytest_plugins = ["tests.support.databases", "tests.support.aws", "tests.support.slow"]

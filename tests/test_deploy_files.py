@@ -18,17 +18,19 @@ import yaml
 from botocore.validate import ParamValidator
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.config import AgentConfig, EnvSettings, load_config
-from agent.emf import FAILURE_DIMENSIONS, PROBE_DIMENSIONS, READY_DIMENSIONS
-from agent.environ import DEFAULT_PORT
+from agent.config.environ import DEFAULT_PORT
+from agent.config.inputs import EnvSettings
+from agent.config.load import load_config
+from agent.config.models import AgentConfig
 from agent.healthcheck import DEFAULT_TIMEOUT_SECONDS
-from agent.metrics import build_registry, render
+from agent.outputs.emf import FAILURE_DIMENSIONS, PROBE_DIMENSIONS, READY_DIMENSIONS
+from agent.outputs.metrics import build_registry, render
+from agent.outputs.server import HANDLER_TIMEOUT_SECONDS, PATHS, SHUTDOWN_TIMEOUT_SECONDS
 from agent.probes.base import ProbeResult
-from agent.readiness import Status
-from agent.reasons import Reason
-from agent.server import HANDLER_TIMEOUT_SECONDS, PATHS, SHUTDOWN_TIMEOUT_SECONDS
-from agent.state import AgentState
-from tests.test_dockerfile import exec_form, final
+from agent.runtime.readiness import Status
+from agent.runtime.state import AgentState
+from agent.shared.reasons import Reason
+from tests.support.dockerfile import exec_form, final
 
 REPO = Path(__file__).resolve().parents[1]
 ECS = REPO / "ecs"

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from agent.healthcheck import healthcheck
-from agent.state import AgentState
-from tests.test_server import ready_state, serve
-from tests.test_state import PAIRS, make_config
+from agent.runtime.state import AgentState
+from tests.support.http import ready_state, serve
+from tests.support.results import PAIRS, make_config
 
 
 def port_of(base_url: str) -> int:

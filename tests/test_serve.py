@@ -10,52 +10,21 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from agent.sandbox.aws import CredentialsEndpoint, moto_client
 from tests.support.agent_process import AgentProcess, run_agent, serving
 from tests.support.aws import REGION, AwsEnv, Moto
 from tests.support.databases import PgAdmin, Server, random_password
 from tests.support.fault_proxy import Fault, FaultProxy, fault_proxy
-
-FAST = {
-    "AGENT_INTERVAL_SECONDS": "0.2",
-    "AGENT_TIMEOUT_SECONDS": "1",
-    "AGENT_FAILURE_THRESHOLD": "2",
-    "AGENT_SHUTDOWN_GRACE_SECONDS": "0.5",
-}
+from tests.support.serve import metrics, pg_env, sample, wait_status
 
 
 @pytest.fixture
 def pg_proxy(pg_server: Server) -> Iterator[FaultProxy]:
     with fault_proxy(pg_server.host, pg_server.port) as proxy:
         yield proxy
-
-
-def pg_env(server: Server, user: str, password: str, port: int | None = None) -> dict[str, str]:
-    dsn = f"postgresql://{user}@127.0.0.1:{port or server.port}/{server.admin_database}"
-    return {**FAST, "AGENT_DB_DSN": dsn, "AGENT_DB_PASSWORD": password}
-
-
-async def wait_status(agent: AgentProcess, status: str, timeout: float = 15.0) -> dict[str, Any]:
-    return await asyncio.to_thread(agent.wait_for, lambda body: body["status"] == status, "/status", timeout)
-
-
-async def metrics(agent: AgentProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    response = await asyncio.to_thread(agent.get, "/metrics")
-    assert response.status == 200
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.body.decode())
-        for sample in family.samples
-    }
-
-
-def sample(values: dict[Any, float], name: str, **labels: str) -> float:
-    return values[(f"health_agent_{name}", tuple(sorted(labels.items())))]
 
 
 async def test_gate_starting_ready_then_not_ready_on_password_change_then_recovers(

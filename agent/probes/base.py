@@ -9,7 +9,7 @@ from typing import ClassVar, Protocol
 
 from pydantic import SecretStr
 
-from agent.reasons import Failure, Reason
+from agent.shared.reasons import Failure, Reason
 
 Details = Mapping[str, str]  # non-secret facts a probe learned: provider, account, TLS version, ...
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from agent.aws import AwsClients
-from agent.hints import pick, render
-from agent.probes import aws_errors
+from agent.aws import errors as aws_errors
+from agent.aws.clients import AwsClients
 from agent.probes.base import Details, now
-from agent.reasons import Failure, ProbeFailure, Reason
-from agent.redact import SECRETS
+from agent.shared.hints import pick, render
+from agent.shared.reasons import Failure, ProbeFailure, Reason
+from agent.shared.redact import SECRETS
 
 _HINTS = {
     "auth": (

@@ -18,14 +18,15 @@ from typing import ClassVar, NoReturn, TypeVar
 
 from pydantic import SecretStr
 
-from agent.config import TargetConfig
-from agent.counters import COUNTERS
-from agent.hints import pick, render, target_facts
+from agent.config.facts import target_facts
+from agent.config.models import TargetConfig
 from agent.probes.base import Details, Login, TargetState, now
-from agent.probes.db_driver import Connection, client_ssl_context, load_driver
-from agent.probes.db_hints import COMMON_HINTS
-from agent.reasons import Failure, ProbeFailure, Reason, describe
-from agent.redact import SECRETS
+from agent.probes.drivers.base import Connection, client_ssl_context, load_driver
+from agent.probes.drivers.hints import COMMON_HINTS
+from agent.shared.counters import COUNTERS
+from agent.shared.hints import pick, render
+from agent.shared.reasons import Failure, ProbeFailure, Reason, describe
+from agent.shared.redact import SECRETS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -6,8 +6,8 @@ import asyncio
 import logging
 
 from agent.probes.base import Details, Probe, ProbeResult, now
-from agent.reasons import Failure, ProbeFailure, Reason, describe
-from agent.redact import redact, truncate
+from agent.shared.reasons import Failure, ProbeFailure, Reason, describe
+from agent.shared.redact import redact, truncate
 
 log = logging.getLogger(__name__)
 

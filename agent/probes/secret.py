@@ -8,14 +8,15 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
-from agent.aws import AwsClients
-from agent.config import TargetConfig
-from agent.hints import pick, render, target_facts
-from agent.probes import aws_errors
+from agent.aws import errors as aws_errors
+from agent.aws.clients import AwsClients
+from agent.config.facts import target_facts
+from agent.config.models import TargetConfig
 from agent.probes.base import Details, TargetState, now
 from agent.probes.credentials import credential_facts
-from agent.reasons import Failure, ProbeFailure, Reason
-from agent.redact import SECRETS
+from agent.shared.hints import pick, render
+from agent.shared.reasons import Failure, ProbeFailure, Reason
+from agent.shared.redact import SECRETS
 
 _REJECTED_CREDENTIALS = (
     "AWS rejected the credentials themselves, before looking at the secret; run"

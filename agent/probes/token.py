@@ -8,15 +8,16 @@ from typing import ClassVar
 
 from pydantic import SecretStr
 
-from agent.aws import RDS_TOKEN_EXPIRES_SECONDS, AwsClients
-from agent.config import TargetConfig
-from agent.dsn import region_from_host
-from agent.hints import pick, render, target_facts
-from agent.probes import aws_errors
+from agent.aws import errors as aws_errors
+from agent.aws.clients import RDS_TOKEN_EXPIRES_SECONDS, AwsClients
+from agent.config.dsn import region_from_host
+from agent.config.facts import target_facts
+from agent.config.models import TargetConfig
 from agent.probes.base import Details, TargetState, now
 from agent.probes.credentials import credential_facts
-from agent.reasons import Failure, ProbeFailure, Reason
-from agent.redact import SECRETS
+from agent.shared.hints import pick, render
+from agent.shared.reasons import Failure, ProbeFailure, Reason
+from agent.shared.redact import SECRETS
 
 IAM_LOGIN_HINT = (
     "test the token by hand: `aws rds generate-db-auth-token --hostname {host} --port {port} --username"

@@ -12,11 +12,11 @@ import asyncpg
 from aiohttp import web
 from botocore.exceptions import BotoCoreError, ClientError
 
-from agent.reasons import describe
-from agent.redact import redact
 from agent.sandbox.database import DatabaseUnavailable
 from agent.sandbox.postgres import SandboxError
 from agent.sandbox.world import ActionRefused, World
+from agent.shared.reasons import describe
+from agent.shared.redact import redact
 
 WORLD_KEY = web.AppKey("world", World)
 INFO_KEY: web.AppKey[dict[str, Any]] = web.AppKey("info", dict)  # the agent URL and pid, from the demo

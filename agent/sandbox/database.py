@@ -16,9 +16,9 @@ from typing import Any
 
 import asyncpg
 
-from agent.dsn import DsnError, parse_dsn
-from agent.reasons import describe
+from agent.config.dsn import DsnError, parse_dsn
 from agent.sandbox.postgres import PostgresSandbox, SandboxError
+from agent.shared.reasons import describe
 
 DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECT_TIMEOUT_SECONDS = 5.0

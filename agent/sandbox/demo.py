@@ -17,14 +17,14 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from agent.reasons import describe
-from agent.redact import redact
 from agent.sandbox.agent_process import AgentExited, AgentProcess
 from agent.sandbox.aws import CredentialsEndpoint, Identities, MotoServer, assume_role, seed_identities
 from agent.sandbox.control import ACTIONS, create_control_app
 from agent.sandbox.database import DatabaseUnavailable, SandboxDatabase, open_database
 from agent.sandbox.postgres import SandboxError
 from agent.sandbox.world import World
+from agent.shared.reasons import describe
+from agent.shared.redact import redact
 
 EXIT_OK, EXIT_FAILED = 0, 1
 LISTEN_TIMEOUT_SECONDS = 60.0

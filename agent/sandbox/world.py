@@ -8,9 +8,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.redact import SECRETS
 from agent.sandbox.aws import CredentialsEndpoint, EndpointMode, Identities, moto_client, schedule_secret_deletion
 from agent.sandbox.database import SandboxDatabase, new_password
+from agent.shared.redact import SECRETS
 
 REGION = "us-east-1"  # moto's default region; the secret's ARN carries it to the agent as well
 SECRET_NAME = "sandbox/orders-db"

@@ -20,7 +20,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.config import AgentConfig, ConfigError, EnvSettings, load_config
+from agent.config.inputs import EnvSettings
+from agent.config.load import load_config
+from agent.config.models import AgentConfig, ConfigError
 from tests.faults.harness import fault_env
 from tests.faults.hygiene import assert_no_distinctive_secret, distinctive
 from tests.support import slow

@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from agent.aws import AwsClients
+from agent.aws.clients import AwsClients
 from agent.probes.base import ProbeResult, TargetState
 from agent.probes.credentials import CredentialsProbe
 from agent.probes.runner import run_probe
 from agent.probes.secret import SecretProbe
-from agent.reasons import Reason
+from agent.shared.reasons import Reason
 from tests.faults.hygiene import leaks
 from tests.faults.stubs import Answer, AwsFront, CredentialsStub, distinctive_task_role
 from tests.support.aws import PROBE_TIMEOUT, REGION, AwsEnv, Moto, make_target

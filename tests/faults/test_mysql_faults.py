@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.dsn import Engine
+from agent.config.dsn import Engine
 from tests.faults.cadence import FAST, REAUTH, TIMEOUT, bounds
 from tests.faults.harness import LiveAgent, live_agent
 from tests.faults.hygiene import distinctive

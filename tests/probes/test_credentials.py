@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent.aws import MAX_ATTEMPTS, AwsClients, attempt_budget
+from agent.aws.clients import MAX_ATTEMPTS, AwsClients, attempt_budget
 from agent.probes.credentials import CredentialsProbe
 from agent.probes.runner import run_probe
-from agent.reasons import Failure, Reason
 from agent.sandbox.aws import (
     ACCOUNT,
     AwsErrorStub,
@@ -20,6 +19,7 @@ from agent.sandbox.aws import (
     SilentListener,
     refused_port,
 )
+from agent.shared.reasons import Failure, Reason
 from tests.support.aws import PROBE_TIMEOUT, REGION, AwsEnv, Moto, assert_clean, aws_calls
 
 Stub = Callable[..., Awaitable[AwsErrorStub]]

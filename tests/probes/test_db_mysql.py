@@ -9,13 +9,13 @@ from collections.abc import Awaitable, Callable
 import aiomysql
 from pydantic import SecretStr
 
-from agent.config import TargetConfig
-from agent.counters import COUNTERS
-from agent.dsn import Engine, SslMode
+from agent.config.dsn import Engine, SslMode
+from agent.config.models import TargetConfig
 from agent.probes.base import ProbeResult, TargetState
 from agent.probes.db import DatabaseProbe
 from agent.probes.runner import run_probe
-from agent.reasons import Reason
+from agent.shared.counters import COUNTERS
+from agent.shared.reasons import Reason
 from tests.support.databases import MySqlAdmin, Server, assert_no_secret, random_password, target_for
 
 TIMEOUT = 3.0

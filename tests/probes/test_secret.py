@@ -7,13 +7,13 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from agent.aws import AwsClients, attempt_budget
-from agent.config import TargetConfig
+from agent.aws.clients import AwsClients, attempt_budget
+from agent.config.models import TargetConfig
 from agent.probes.base import TargetState
 from agent.probes.runner import run_probe
 from agent.probes.secret import SecretProbe, arn_region, parse_secret
-from agent.reasons import ProbeFailure, Reason
 from agent.sandbox.aws import ACCOUNT, AwsErrorStub, CredentialsEndpoint, Keys, refused_port
+from agent.shared.reasons import ProbeFailure, Reason
 from tests.support.aws import PROBE_TIMEOUT, REGION, AwsEnv, Moto, assert_clean, aws_calls, make_target
 
 Stub = Callable[..., Awaitable[AwsErrorStub]]

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 import botocore.auth
 import pytest
 
-from agent.aws import AwsClients
-from agent.config import TargetConfig
+from agent.aws.clients import AwsClients
+from agent.config.models import TargetConfig
 from agent.probes.base import TargetState
 from agent.probes.runner import run_probe
 from agent.probes.token import TokenProbe, iam_login_hint
-from agent.reasons import Reason
 from agent.sandbox.aws import CredentialsEndpoint, EndpointMode, Keys
+from agent.shared.reasons import Reason
 from tests.support.aws import PROBE_TIMEOUT, RDS_HOST, REGION, AwsEnv, assert_clean, make_target
 
 KEYS = Keys("AKIATOKENPROBE000000", "token-probe-secret-key-000000000000000")

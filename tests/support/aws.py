@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.aws import AwsClients
-from agent.config import TargetConfig
-from agent.counters import COUNTERS
-from agent.dsn import Engine, SslMode
+from agent.aws.clients import AwsClients
+from agent.config.dsn import Engine, SslMode
+from agent.config.models import TargetConfig
 from agent.probes.base import ProbeResult
 from agent.sandbox.aws import (
     AwsErrorStub,
@@ -30,6 +29,7 @@ from agent.sandbox.aws import (
     create_secret,
     seed_identities,
 )
+from agent.shared.counters import COUNTERS
 from tests.support.secrets import remember
 
 REGION = "eu-west-1"

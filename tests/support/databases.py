@@ -26,8 +26,8 @@ import pymysql
 import pytest
 from pydantic import SecretStr
 
-from agent.config import TargetConfig
-from agent.dsn import Engine, SslMode, parse_dsn
+from agent.config.dsn import Engine, SslMode, parse_dsn
+from agent.config.models import TargetConfig
 from agent.probes.base import ProbeResult
 from agent.sandbox.postgres import HBA_REJECTED_ROLE, PostgresSandbox, SandboxError
 from tests.support.secrets import remember

@@ -1,0 +1,220 @@
+"""Turns what the user gave (environment, YAML file) into validated targets; every problem is collected."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+
+from agent.config.dsn import Dsn, DsnError, SslMode, parse_dsn, region_from_host
+from agent.config.inputs import ECS_METADATA_VARIABLE, ConfigFile, ConnectionFile, EnvSettings, format_validation_error
+from agent.config.models import AgentConfig, ConfigError, TargetConfig
+
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warning", "warning": "warning", "error": "error"}
+_SCALARS = (
+    "timeout_seconds",
+    "host",
+    "port",
+    "interval_seconds",
+    "secret_refresh_seconds",
+    "db_reauth_seconds",
+    "readiness_policy",
+    "failure_threshold",
+    "success_threshold",
+    "shutdown_grace_seconds",
+    "status_detail",
+    "cloudwatch_emf",
+    "cloudwatch_namespace",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """One connection as the user described it, before validation; `field` names where it came from."""
+
+    name: str
+    field: str
+    dsn_text: str
+    iam_auth: bool
+    user: str | None
+    region: str | None
+    secret_id: str | None
+    secret_field: str  # where the secret id was set, for the error message
+    password: SecretStr | None
+    sslrootcert: str | None
+    user_hint: str  # where a username can be set, for the error message
+
+
+def build_config(env: EnvSettings, file: ConfigFile | None, standard: Mapping[str, str]) -> AgentConfig:
+    """Validate everything and return the AgentConfig, or raise ConfigError listing every problem."""
+    problems: list[str] = []
+    targets = [t for s in _sources(env, file, problems) if (t := _target(s, env, standard, problems))]
+    scalars = _scalars(env, file, standard, problems)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return AgentConfig(targets=tuple(targets), aws_region=_aws_region(env, standard, targets), **scalars)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, env_prefix="AGENT_")) from None
+
+
+def _sources(env: EnvSettings, file: ConfigFile | None, problems: list[str]) -> list[_Source]:
+    connections = file.database.connections if file and file.database else {}
+    if connections and env.db_dsn is not None:
+        problems.append("AGENT_DB_DSN: set either AGENT_DB_DSN or database.connections in --config, not both")
+        return []
+    if connections:
+        return [_file_source(name, conn, env) for name, conn in connections.items()]
+    if env.db_dsn is None:
+        problems.append(
+            "AGENT_DB_DSN: is required (expected postgresql://user@host:5432/db or mysql://user@host:3306/db),"
+            " or give --config with database.connections"
+        )
+        return []
+    return [
+        _Source(
+            name="default",
+            field="AGENT_DB_DSN",
+            dsn_text=env.db_dsn.get_secret_value(),
+            iam_auth=bool(env.db_iam_auth),
+            user=env.db_user,
+            region=env.aws_region,
+            secret_id=env.db_secret_id,
+            secret_field="AGENT_DB_SECRET_ID",
+            password=env.db_password,
+            sslrootcert=env.db_sslrootcert,
+            user_hint="put it in the DSN or set AGENT_DB_USER",
+        )
+    ]
+
+
+def _file_source(name: str, conn: ConnectionFile, env: EnvSettings) -> _Source:
+    iam = conn.aws_iam_auth
+    # A name that is not valid is quoted, so a newline or control character in it cannot split the message.
+    shown = name if _TARGET_NAME.match(name) else repr(name)
+    return _Source(
+        name=name,
+        field=f"database.connections.{shown}.dsn",
+        dsn_text=conn.dsn,
+        iam_auth=iam.enabled or bool(env.db_iam_auth),
+        user=iam.db_user or env.db_user,
+        region=iam.region or env.aws_region,
+        secret_id=conn.secret_id or env.db_secret_id,
+        secret_field=f"database.connections.{shown}.secret_id" if conn.secret_id else "AGENT_DB_SECRET_ID",
+        password=env.db_password,
+        sslrootcert=env.db_sslrootcert,
+        user_hint=f"put it in the DSN or set database.connections.{shown}.aws_iam_auth.db_user / AGENT_DB_USER",
+    )
+
+
+def _target(src: _Source, env: EnvSettings, standard: Mapping[str, str], problems: list[str]) -> TargetConfig | None:
+    before = len(problems)
+    if not _TARGET_NAME.match(src.name):
+        problems.append(f"{src.field}: connection name {src.name!r} must be 1-64 of A-Z a-z 0-9 _ . -")
+    try:
+        dsn = parse_dsn(src.dsn_text)
+    except DsnError as exc:
+        problems.append(f"{src.field}: {exc}")
+        return None
+    user = src.user or dsn.user
+    password = src.password or dsn.password
+    if not user and not src.secret_id:
+        problems.append(f"{src.field}: database username not found: {src.user_hint}")
+    _check_credential_source(src, password, problems)
+    sslmode = _sslmode(src, dsn, problems)
+    configured = src.region or standard.get("AWS_REGION") or standard.get("AWS_DEFAULT_REGION")
+    region = configured or region_from_host(dsn.host) or _arn_region(src.secret_id)
+    _check_region(src, region, problems)
+    if len(problems) > before:
+        return None
+    return TargetConfig(
+        name=src.name,
+        engine=dsn.engine,
+        host=dsn.host,
+        port=dsn.port,
+        database=dsn.database,
+        user=user,
+        sslmode=sslmode,
+        sslrootcert=src.sslrootcert or dsn.sslrootcert,
+        password=password,
+        secret_id=src.secret_id,
+        iam_auth=src.iam_auth,
+        region=region,
+        configured_region=configured,
+        dsn=dsn.render(),
+    )
+
+
+def _check_credential_source(src: _Source, password: SecretStr | None, problems: list[str]) -> None:
+    if src.iam_auth and (password or src.secret_id):
+        problems.append(
+            f"{src.field}: IAM auth is enabled and a password source (AGENT_DB_PASSWORD, AGENT_DB_SECRET_ID or a"
+            " password in the DSN) is also set: with IAM auth the token is the password; keep one of them"
+        )
+    elif not src.iam_auth and not password and not src.secret_id:
+        problems.append(
+            f"{src.field}: no credential source for this database: set AGENT_DB_PASSWORD, AGENT_DB_SECRET_ID,"
+            " or AGENT_DB_IAM_AUTH=true (aws_iam_auth.enabled in --config)"
+        )
+
+
+def _sslmode(src: _Source, dsn: Dsn, problems: list[str]) -> SslMode:
+    default = SslMode.REQUIRE if src.iam_auth else SslMode.PREFER
+    mode = dsn.sslmode or default
+    if src.iam_auth and mode is SslMode.DISABLE:
+        problems.append(
+            f"{src.field}: IAM auth requires TLS but the DSN says sslmode=disable"
+            " (use sslmode=require or sslmode=verify-full)"
+        )
+    return mode
+
+
+def _check_region(src: _Source, region: str | None, problems: list[str]) -> None:
+    if region:
+        return
+    if src.iam_auth:
+        problems.append(
+            f"{src.field}: IAM auth is enabled but no AWS region could be resolved: set AGENT_AWS_REGION"
+            " (or AWS_REGION, or aws_iam_auth.region), or use an RDS endpoint such as"
+            " mydb.xxxx.us-east-1.rds.amazonaws.com"
+        )
+    elif src.secret_id:
+        problems.append(
+            f"{src.secret_field}: Secrets Manager needs an AWS region: set AGENT_AWS_REGION (or AWS_REGION),"
+            " or give the secret's full ARN"
+        )
+
+
+def _arn_region(secret_id: str | None) -> str | None:
+    if secret_id and secret_id.startswith("arn:"):
+        parts = secret_id.split(":")
+        if len(parts) > 3 and parts[3]:
+            return parts[3]
+    return None
+
+
+def _aws_region(env: EnvSettings, standard: Mapping[str, str], targets: list[TargetConfig]) -> str | None:
+    explicit = env.aws_region or standard.get("AWS_REGION") or standard.get("AWS_DEFAULT_REGION")
+    return explicit or next((t.region for t in targets if t.region), None)
+
+
+def _scalars(
+    env: EnvSettings, file: ConfigFile | None, standard: Mapping[str, str], problems: list[str]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {k: v for k in _SCALARS if (v := getattr(env, k)) is not None}
+    for key in ("readiness_policy", "status_detail"):
+        if key in values:
+            values[key] = str(values[key]).strip().lower()
+    values["ecs_metadata_uri"] = standard.get(ECS_METADATA_VARIABLE, "").strip() or None
+    level = env.log_level or (file.logging.level if file else None) or standard.get("LOG_LEVEL")
+    if level:
+        normalised = _LOG_LEVELS.get(level.strip().lower())
+        if normalised is None:
+            problems.append(f"AGENT_LOG_LEVEL: {level!r} is not one of debug, info, warning, error")
+        else:
+            values["log_level"] = normalised
+    return values

@@ -1,0 +1,107 @@
+"""The shapes of what users give: the AGENT_* environment variables and the YAML file (the diagnostics
+guide's `database.connections`), and pydantic's errors turned into lines that name the field."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ECS_METADATA_VARIABLE = "ECS_CONTAINER_METADATA_URI_V4"  # set by the ECS agent in every container
+
+
+class EnvSettings(BaseSettings):
+    """The AGENT_* environment variables, as given."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENT_", extra="ignore", frozen=True, env_file=None)
+
+    db_dsn: SecretStr | None = None  # may carry a password: never echoed
+    db_password: SecretStr | None = None
+    db_secret_id: str | None = None
+    db_iam_auth: bool | None = None
+    db_user: str | None = None
+    db_sslrootcert: str | None = None
+    aws_region: str | None = None
+    timeout_seconds: float | None = None
+    log_level: str | None = None
+    host: str | None = None
+    port: int | None = None
+    interval_seconds: float | None = None
+    secret_refresh_seconds: float | None = None
+    db_reauth_seconds: float | None = None
+    readiness_policy: str | None = None
+    failure_threshold: int | None = None
+    success_threshold: int | None = None
+    shutdown_grace_seconds: float | None = None
+    status_detail: str | None = None
+    cloudwatch_emf: bool | None = None
+    cloudwatch_namespace: str | None = None
+
+
+class IamAuthFile(BaseModel):
+    """`aws_iam_auth` in the diagnostics guide's YAML shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    region: str | None = None
+    db_user: str | None = None
+
+
+class ConnectionFile(BaseModel):
+    """One entry of `database.connections` (other keys of the application's config are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    dsn: str
+    aws_iam_auth: IamAuthFile = IamAuthFile()
+    secret_id: str | None = None
+
+
+class DatabaseFile(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    connections: dict[str, ConnectionFile]
+
+    @field_validator("connections")
+    @classmethod
+    def _not_empty(cls, value: dict[str, ConnectionFile]) -> dict[str, ConnectionFile]:
+        if not value:
+            raise ValueError("needs at least one named connection (e.g. writer: {dsn: ...})")
+        return value
+
+
+class LoggingFile(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    level: str | None = None
+
+
+class ConfigFile(BaseModel):
+    """The YAML file given with --config."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    database: DatabaseFile | None = None
+    logging: LoggingFile = LoggingFile()
+
+
+def format_validation_error(exc: ValidationError, env_prefix: str | None) -> list[str]:
+    """Turn pydantic errors into lines naming the variable (or YAML path) and what is expected."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = ".".join(str(p) for p in error["loc"])
+        field = f"{env_prefix}{path.upper()}" if env_prefix is not None else path
+        problems.append(f"{field}: {_expectation(error)}")
+    return problems
+
+
+def _expectation(error: Mapping[str, Any]) -> str:
+    kind = str(error.get("type", ""))
+    if kind.startswith("float") or kind.startswith("int"):
+        return "expected a number (e.g. 5 or 2.5)"
+    if kind.startswith("bool"):
+        return "expected true or false"
+    if kind == "missing":
+        return "is required"
+    return str(error.get("msg", "is invalid")).removeprefix("Value error, ")

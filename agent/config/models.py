@@ -1,0 +1,105 @@
+"""The frozen models every layer is handed: the agent's settings and one TargetConfig per database."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from agent.config.dsn import Engine, SslMode
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+# CloudWatch's namespace rules: 1-255 of these characters, not starting with ':'; "AWS/" is reserved for AWS.
+_NAMESPACE = re.compile(r"^[0-9A-Za-z._/#: -]{1,255}$")
+
+
+class ConfigError(Exception):
+    """Configuration that cannot work; each problem names its field and the expected form."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class ReadinessPolicy(StrEnum):
+    """How probe failures map to /ready (see README, "Readiness policy")."""
+
+    GATE = "gate"
+    STRICT = "strict"
+
+
+class StatusDetail(StrEnum):
+    """How much /status reveals: `summary` drops messages, hints and identity."""
+
+    FULL = "full"
+    SUMMARY = "summary"
+
+
+class TargetConfig(BaseModel):
+    """One database the backend needs, with how the agent gets its password."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    engine: Engine
+    host: str
+    port: int
+    database: str | None
+    user: str | None
+    sslmode: SslMode
+    sslrootcert: str | None = None
+    password: SecretStr | None = None
+    secret_id: str | None = None
+    iam_auth: bool = False
+    region: str | None = None  # where AWS calls for this target go
+    configured_region: str | None = None  # what the user set explicitly, compared with the host's region
+    dsn: str  # rendered without password, for messages
+
+    @property
+    def uses_aws(self) -> bool:
+        """Whether this target needs AWS credentials."""
+        return self.iam_auth or self.secret_id is not None
+
+
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class AgentConfig(BaseModel):
+    """Everything the agent was told, validated once and passed down."""
+
+    model_config = ConfigDict(frozen=True)
+
+    targets: tuple[TargetConfig, ...]
+    timeout_seconds: Seconds = 5.0
+    log_level: LogLevel = "info"
+    aws_region: str | None = None
+    host: str = "0.0.0.0"
+    port: int = Field(default=8099, ge=1, le=65535)
+    interval_seconds: Annotated[float, Field(ge=0.1, le=3600)] = 10.0
+    secret_refresh_seconds: Annotated[float, Field(ge=1, le=86400)] = 900.0
+    db_reauth_seconds: Annotated[float, Field(ge=1, le=86400)] = 300.0
+    readiness_policy: ReadinessPolicy = ReadinessPolicy.GATE
+    failure_threshold: int = Field(default=3, ge=1, le=100)
+    success_threshold: int = Field(default=1, ge=1, le=100)
+    shutdown_grace_seconds: Annotated[float, Field(ge=0, le=600)] = 5.0
+    status_detail: StatusDetail = StatusDetail.FULL
+    cloudwatch_emf: bool = False
+    cloudwatch_namespace: str = "ECSHealthAgent"
+    ecs_metadata_uri: str | None = None  # from ECS_CONTAINER_METADATA_URI_V4, not an AGENT_* variable
+
+    @field_validator("cloudwatch_namespace")
+    @classmethod
+    def _cloudwatch_namespace(cls, value: str) -> str:
+        if not _NAMESPACE.match(value) or value.startswith(":") or value.startswith("AWS/"):
+            raise ValueError(
+                f"{value!r} is not a CloudWatch namespace: expected 1-255 of A-Z a-z 0-9 . - _ / # : and space,"
+                " not starting with ':' or 'AWS/' (e.g. ECSHealthAgent)"
+            )
+        return value
+
+    @property
+    def uses_aws(self) -> bool:
+        """Whether any target needs AWS credentials."""
+        return any(t.uses_aws for t in self.targets)

@@ -1,0 +1,1 @@
+"""Database drivers: one module per driver (asyncpg, aiomysql), each with its one error table."""

@@ -1,0 +1,74 @@
+"""What the database probe needs from a driver module (pg.py, mysql.py), and the TLS context it hands over."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Protocol
+
+from agent.config.dsn import Engine, SslMode
+from agent.config.models import TargetConfig
+from agent.probes.base import Login
+from agent.shared.reasons import Failure, ProbeFailure, Reason, describe
+
+
+class Connection(Protocol):
+    """What the probe needs from an open connection of either driver."""
+
+    server_version: str
+    tls: str | None  # the negotiated TLS version, read from the transport; None for plaintext
+
+    async def ping(self) -> None: ...
+    async def check_iam_grant(self) -> bool | None: ...
+    async def close(self) -> None: ...
+    def terminate(self) -> None: ...
+
+
+class Driver(Protocol):
+    """A driver module (pg, mysql): its connect function, error table and hints."""
+
+    ERRORS: tuple[type[BaseException], ...]
+    DEFAULT_DATABASE: str  # for hints, when the DSN names no database ({user} is filled in)
+    HINTS: Mapping[str, str]
+    IAM_HINTS: Mapping[str, str]
+
+    def classify(self, exc: BaseException) -> Failure | None: ...
+
+    def connect(
+        self,
+        target: TargetConfig,
+        login: Login,
+        *,
+        context: ssl.SSLContext | None,
+        connect_timeout: float,
+        on_step: Callable[[str], None],
+    ) -> Coroutine[Any, Any, Connection]: ...
+
+
+def load_driver(engine: Engine) -> Driver:
+    """The engine's driver module, imported on first use: a PostgreSQL-only agent never loads aiomysql."""
+    if engine is Engine.POSTGRESQL:
+        from agent.probes.drivers import pg
+
+        return pg
+    from agent.probes.drivers import mysql
+
+    return mysql
+
+
+def client_ssl_context(mode: SslMode, rootcert: str | None) -> ssl.SSLContext | None:
+    """The SSLContext for an sslmode: none for disable, unverified for prefer/require, verified above that."""
+    if mode is SslMode.DISABLE:
+        return None
+    if not mode.required or mode is SslMode.REQUIRE:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # libpq's require: encrypted, but any certificate will do
+        return context
+    try:
+        context = ssl.create_default_context(cafile=rootcert)  # None: the system's CA store
+    except (OSError, ssl.SSLError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else describe(exc)
+        raise ProbeFailure(Reason.CONFIG, "db:sslrootcert", f"cannot load sslrootcert {rootcert}: {why}") from None
+    context.check_hostname = mode is SslMode.VERIFY_FULL
+    return context

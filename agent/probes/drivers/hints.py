@@ -1,0 +1,62 @@
+"""Next steps for database failures both engines share; engine-specific ones live in pg.py and mysql.py.
+
+Keys are failure codes, then reasons (see agent.shared.hints.pick). Fields are filled by
+agent.shared.hints.render with the target's own values; {detail} is the failure's (already redacted) message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+COMMON_HINTS: Mapping[str, str] = {
+    "timeout": (
+        "No TCP connection to {host}:{port} in time: check that the database's security group allows inbound "
+        "TCP {port} from this task (its security group, or its subnet's CIDR), and that the subnets' network "
+        "ACLs and route tables let the traffic through both ways."
+    ),
+    "db:timeout:connected": (
+        "{host}:{port} accepted the TCP connection but did not answer ({detail}). Check that it really is a "
+        "{engine} server and not another service or a stuck proxy, and whether the server is overloaded."
+    ),
+    "db:timeout:secret": "Secrets Manager did not answer in time for {secret_id}: see the secret probe.",
+    "dns": (
+        "{host} does not resolve from this task. Check the host name in the DSN (a typo, or a deleted or "
+        "renamed instance). RDS endpoints resolve only inside their VPC, through the VPC's DNS resolver (DNS "
+        "support and DNS hostnames enabled on the VPC); a private hosted zone must be associated with this "
+        "task's VPC."
+    ),
+    "network": (
+        "The connection to {host}:{port} failed ({detail}). Check the port in the DSN and that the database "
+        "is running: a stopped, rebooting or failing-over instance refuses connections."
+    ),
+    "db:tls_not_negotiated": (
+        "{host}:{port} does not offer TLS, but sslmode={sslmode} requires it. Enable TLS on the server (every"
+        " RDS endpoint has it), or, only if plaintext is acceptable and IAM auth is not used, set "
+        "sslmode=prefer."
+    ),
+    "db:tls_verify": (
+        "The server's certificate was not trusted under sslmode={sslmode} ({detail}). Point sslrootcert "
+        "(AGENT_DB_SSLROOTCERT or ?sslrootcert= in the DSN) at the CA that signed it; for RDS that is "
+        "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem. With verify-full, connect with "
+        "the name on the certificate (the RDS endpoint itself, not a CNAME or an IP address)."
+    ),
+    "tls": "TLS with {host}:{port} failed under sslmode={sslmode}: {detail}. Check the server's TLS setup.",
+    "auth": (
+        "The password for {user} was rejected by {host} (or {user} does not exist): compare the task "
+        "definition's password ({password_source}) with the database's current password for {user}."
+    ),
+    "db:password_drift": (
+        "Make the task definition read the password from secret {secret_id} (ECS `secrets` with valueFrom) "
+        "instead of a fixed AGENT_DB_PASSWORD, or set AGENT_DB_PASSWORD to the secret's current value, and "
+        "deploy a new task definition revision: running tasks keep the old value until they are replaced."
+    ),
+    "db:sslrootcert": ("Fix sslrootcert ({sslrootcert}): it must be a readable PEM file with the CA certificates."),
+    "db:no_secret": "Fix the secret probe first (its result says why): this login needs secret {secret_id}.",
+    "db:no_token": (
+        "Fix the token probe first (its result says why): this login needs an IAM token for {user} at "
+        "{host}:{port} in {region}."
+    ),
+    "db:no_user": ("Set the database user in the DSN (postgresql://USER@host/db), AGENT_DB_USER, or the secret."),
+    "server": "{host} is up but refused the session for its own reasons: {detail}.",
+    "config": "{detail}: this task's configuration cannot work as it is.",
+}

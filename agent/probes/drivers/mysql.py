@@ -1,0 +1,273 @@
+"""MySQL and MariaDB through aiomysql: connect, ping, TLS facts, the IAM plugin check, and the error table.
+
+Imported only by the database probe of a MySQL target, so a PostgreSQL-only agent never loads aiomysql.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiomysql
+import pymysql
+from pymysql.constants import CLIENT
+
+from agent.config.dsn import SslMode
+from agent.config.models import TargetConfig
+from agent.probes.base import Login
+from agent.shared.reasons import Failure, ProbeFailure, Reason
+
+APPLICATION_NAME = "ecs-health-agent"  # sent as program_name: shows in performance_schema connect attributes
+CLOSE_TIMEOUT = 1.0
+DEFAULT_DATABASE = "<database>"  # MySQL selects no database when the DSN names none
+# Exceptions that mean "this connection or this attempt failed"; anything else is a bug and propagates.
+ERRORS: tuple[type[BaseException], ...] = (pymysql.err.MySQLError, OSError)
+_CLOSE_ERRORS: tuple[type[BaseException], ...] = (*ERRORS, TimeoutError)
+_CANNOT_CHECK = frozenset({1044, 1064, 1142, 1227})  # no privilege, or a server without SHOW CREATE USER
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """How one kind of error is reported; an empty code means `mysql:<errno>`."""
+
+    reason: Reason
+    label: str
+    code: str = ""
+    show_text: bool = True  # False when the driver's text could carry part of a secret
+
+
+# Keys: a server/client error number (`args[0]`) or an exception class (matched along its MRO).
+# 2003 is refused, DNS failure, timeout and TLS failure alike: its entry splits by the `__cause__`'s class.
+TABLE: Mapping[int | type[BaseException], Rule | Mapping[type[BaseException], Rule]] = {
+    1045: Rule(Reason.AUTH, "login rejected"),
+    1698: Rule(Reason.AUTH, "login rejected"),  # MariaDB's answer for an unknown user
+    1044: Rule(Reason.AUTH, "no access to the database"),
+    1130: Rule(Reason.AUTH, "this host may not connect"),
+    1049: Rule(Reason.CONFIG, "database does not exist"),
+    1251: Rule(Reason.CONFIG, "authentication method not supported by the client"),
+    2059: Rule(Reason.CONFIG, "authentication plugin not supported by the client"),
+    1040: Rule(Reason.SERVER, "too many connections"),
+    1203: Rule(Reason.SERVER, "too many connections for this user"),
+    1226: Rule(Reason.SERVER, "user resource limit reached"),
+    1129: Rule(Reason.SERVER, "host blocked after too many connection errors"),
+    1053: Rule(Reason.SERVER, "server shutting down"),
+    3159: Rule(Reason.TLS, "server requires TLS"),
+    2013: Rule(Reason.NETWORK, "lost connection"),
+    2006: Rule(Reason.NETWORK, "server has gone away"),
+    2003: {
+        ssl.SSLCertVerificationError: Rule(Reason.TLS, "server certificate not trusted", "mysql:2003:tls_verify"),
+        ssl.SSLError: Rule(Reason.TLS, "TLS handshake failed", "mysql:2003:tls"),
+        socket.gaierror: Rule(Reason.DNS, "host name does not resolve", "mysql:2003:dns"),
+        ConnectionRefusedError: Rule(Reason.NETWORK, "connection refused", "mysql:2003:refused"),
+        TimeoutError: Rule(Reason.TIMEOUT, "TCP connect timed out", "mysql:2003:timeout"),
+        OSError: Rule(Reason.NETWORK, "cannot connect", "mysql:2003:network"),
+        BaseException: Rule(Reason.NETWORK, "cannot connect", "mysql:2003"),
+    },
+    pymysql.err.InterfaceError: Rule(Reason.NETWORK, "not connected", "mysql:not_connected"),
+    pymysql.err.InternalError: Rule(Reason.NETWORK, "protocol error (is this a MySQL server?)", "mysql:protocol"),
+    # aiomysql encodes passwords as latin-1; the codec's message would quote a character of the password.
+    UnicodeEncodeError: Rule(
+        Reason.CONFIG,
+        "the password has characters outside latin-1, which aiomysql cannot send",
+        "mysql:password_encoding",
+        show_text=False,
+    ),
+    socket.gaierror: Rule(Reason.DNS, "host name does not resolve", "db:dns"),
+    ConnectionRefusedError: Rule(Reason.NETWORK, "connection refused", "db:refused"),
+    TimeoutError: Rule(Reason.TIMEOUT, "timed out", "db:timeout"),
+    OSError: Rule(Reason.NETWORK, "network error", "db:network"),
+}
+
+
+def classify(exc: BaseException) -> Failure | None:
+    """The Failure for an aiomysql/PyMySQL or socket error, from TABLE; None if the table does not know it."""
+    errno = exc.args[0] if isinstance(exc, pymysql.err.MySQLError) and exc.args else None
+    if isinstance(errno, int):
+        entry = TABLE.get(errno)
+        if isinstance(entry, Mapping):
+            cause = exc.__cause__
+            entry = _lookup(entry, type(cause) if cause is not None else BaseException)
+        if entry is None:
+            return Failure(Reason.UNKNOWN, f"mysql:{errno}", _text(exc))
+        return _failure(entry, exc, f"mysql:{errno}")
+    rule = _lookup(TABLE, type(exc))
+    return _failure(rule, exc, "") if isinstance(rule, Rule) else None
+
+
+def _lookup(table: Mapping[Any, Any], cls: type[BaseException]) -> Any:
+    return next((table[c] for c in cls.__mro__ if c in table), None)
+
+
+def _failure(rule: Rule, exc: BaseException, default_code: str) -> Failure:
+    message = f"{rule.label}: {_text(exc)}" if rule.show_text else rule.label
+    return Failure(rule.reason, rule.code or default_code, message)
+
+
+def _text(exc: BaseException) -> str:
+    args = exc.args
+    text = str(args[1]) if isinstance(exc, pymysql.err.MySQLError) and len(args) > 1 else str(exc)
+    cause = exc.__cause__
+    if cause is not None and not isinstance(cause, UnicodeError):
+        text += f" ({type(cause).__name__}: {cause})"
+    return " ".join(text.split()) or type(exc).__name__
+
+
+class MySqlConnection:
+    """An open aiomysql connection, reduced to what the probe needs."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self.server_version: str = raw.get_server_info()
+        # aiomysql exposes no TLS accessor; the transport is what was really negotiated.
+        ssl_object = raw._writer.transport.get_extra_info("ssl_object")
+        self.tls: str | None = str(ssl_object.version()) if ssl_object is not None else None
+
+    async def ping(self) -> None:
+        """Run SELECT 1."""
+        async with self._raw.cursor() as cursor:
+            await cursor.execute("SELECT 1")
+            await cursor.fetchone()
+
+    async def check_iam_grant(self) -> bool | None:
+        """Whether the logged-in user uses AWSAuthenticationPlugin; None when that cannot be checked."""
+        try:
+            async with self._raw.cursor() as cursor:
+                # Allowed for one's own account without privileges; the row also holds a password hash,
+                # which is only searched here and never kept.
+                await cursor.execute("SHOW CREATE USER CURRENT_USER()")
+                row = await cursor.fetchone()
+        except pymysql.err.MySQLError as exc:
+            if exc.args and exc.args[0] in _CANNOT_CHECK:
+                return None
+            raise
+        return row is not None and "awsauthenticationplugin" in str(row[0]).lower()
+
+    async def close(self) -> None:
+        """Say goodbye (COM_QUIT) within CLOSE_TIMEOUT; then, or if that fails or is cancelled, drop it."""
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._raw.ensure_closed()
+        except _CLOSE_ERRORS:
+            pass  # the socket is closed below either way
+        finally:
+            self.terminate()
+
+    def terminate(self) -> None:
+        """Drop the connection at once, without telling the server."""
+        self._raw.close()
+
+
+class _Connection(aiomysql.Connection):  # type: ignore[misc]  # aiomysql ships no type information
+    """aiomysql's connection, reporting progress and refusing to log in without TLS when TLS is required."""
+
+    def __init__(self, *, require_tls: bool, on_step: Callable[[str], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._require_tls = require_tls
+        self._on_step = on_step
+
+    async def _get_server_information(self) -> None:
+        self._on_step(f"waiting for the server greeting from {self._host}:{self._port} (TCP connected)")
+        await super()._get_server_information()
+
+    async def _request_authentication(self) -> None:
+        offers_tls = bool(self.server_capabilities & CLIENT.SSL)
+        # aiomysql would silently continue in plaintext; stop before any credential is sent.
+        if self._require_tls and not offers_tls:
+            raise ProbeFailure(
+                Reason.TLS,
+                "db:tls_not_negotiated",
+                f"server {self._host}:{self._port} does not offer TLS, which this sslmode requires;"
+                " no credentials were sent",
+            )
+        tls = self._ssl_context is not None and offers_tls
+        self._on_step(f"TLS and login as {self.user}" if tls else f"login as {self.user}")
+        await super()._request_authentication()
+
+
+async def connect(
+    target: TargetConfig,
+    login: Login,
+    *,
+    context: ssl.SSLContext | None,
+    connect_timeout: float,
+    on_step: Callable[[str], None],
+) -> MySqlConnection:
+    """Open a connection and log in; with TLS required, no credential leaves before TLS is up."""
+    on_step(f"TCP connect to {target.host}:{target.port}")
+    raw = _Connection(
+        require_tls=target.sslmode.required,
+        on_step=on_step,
+        host=target.host,
+        port=target.port,
+        user=login.user,
+        password=login.password.get_secret_value(),
+        db=target.database,
+        ssl=None if target.sslmode is SslMode.DISABLE else context,
+        connect_timeout=connect_timeout,  # covers only the TCP open; the caller bounds the whole login
+        autocommit=True,
+        program_name=APPLICATION_NAME,
+    )
+    connected = False
+    try:
+        await raw._connect()  # what aiomysql.connect() does, with our subclass
+        connected = True
+    finally:
+        if not connected:  # failed or cancelled part-way: never leave the socket to the garbage collector
+            raw.close()
+    return MySqlConnection(raw)
+
+
+HINTS: Mapping[str, str] = {
+    "mysql:1044": (
+        "{user} may not use database {database} on {host}, or it does not exist (MySQL reports a missing "
+        "database as access denied to users without privileges on it): check the name at the end of the DSN, "
+        "then GRANT ... ON `{database}`.* TO '{user}'@'%';"
+    ),
+    "mysql:1049": (
+        "Database {database} does not exist on {host}: check the name at the end of the DSN (.../{database});"
+        " if it should exist, create it (CREATE DATABASE `{database}`;) or restore it."
+    ),
+    "mysql:1130": (
+        "{host} has no account {user} for this task's address: the account's host part must match it (e.g. "
+        "'{user}'@'%' or the VPC's CIDR)."
+    ),
+    "mysql:1040": (
+        "The server is at max_connections. See who holds them (SHOW PROCESSLIST), look for leaked connections"
+        " or oversized pools across the fleet, or raise max_connections in the DB parameter group."
+    ),
+    "mysql:1226": (
+        "{user} has reached its own limit (MAX_USER_CONNECTIONS or another per-user resource limit): look for"
+        " leaked connections, or raise it: ALTER USER '{user}'@'%' WITH MAX_USER_CONNECTIONS <n>;"
+    ),
+    "mysql:1203": ("{user} has reached max_user_connections on {host}: look for leaked connections or raise it."),
+    "mysql:1129": (
+        "{host} blocks this task's address after too many failed handshakes (max_connect_errors): run FLUSH "
+        "HOSTS (or mysqladmin flush-hosts) and find what keeps failing."
+    ),
+    "mysql:3159": "{host} requires TLS (require_secure_transport): use sslmode=require or verify-full.",
+    "mysql:2003:tls_verify": (
+        "The server's certificate was not trusted under sslmode={sslmode} ({detail}). Point sslrootcert at "
+        "the CA that signed it; for RDS: https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem."
+    ),
+    "mysql:password_encoding": (
+        "aiomysql sends passwords as latin-1: use a password with only ASCII (or latin-1) characters, or IAM auth."
+    ),
+}
+
+IAM_HINTS: Mapping[str, str] = {
+    "auth": (
+        "IAM login as {user} was rejected by {host}. 1) As the master user, check the account's plugin: "
+        "SELECT user, host, plugin FROM mysql.user WHERE user = '{user}'; it must be AWSAuthenticationPlugin."
+        " If not: CREATE USER {user} IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'; (or ALTER USER {user} "
+        "IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS';) and GRANT the privileges it needs on "
+        "`{database}`.*. 2) IAM auth requires TLS (sslmode=require or verify-full); without it the server "
+        "answers 'using password: NO'. 3) The task role needs rds-db:connect on "
+        "arn:aws:rds-db:{region}:<account-id>:dbuser:<DbiResourceId>/{user}, IAM database authentication must"
+        " be enabled on the instance, and the token must be made for host {host}, port {port}, region "
+        "{region}."
+    ),
+}

@@ -1,0 +1,214 @@
+"""PostgreSQL through asyncpg: connect, ping, TLS facts, the rds_iam check, and asyncpg's error table.
+
+Imported only by the database probe of a PostgreSQL target, so a MySQL-only agent never loads asyncpg.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from agent.config.dsn import SslMode
+from agent.config.models import TargetConfig
+from agent.probes.base import Login
+from agent.shared.reasons import Failure, Reason
+
+APPLICATION_NAME = "ecs-health-agent"  # shows in pg_stat_activity, so a DBA can tell who is connected
+CLOSE_TIMEOUT = 1.0
+DEFAULT_DATABASE = "{user}"  # what PostgreSQL connects to when the DSN names no database
+# Exceptions that mean "this connection or this attempt failed"; anything else is a bug and propagates.
+ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # e.g. a query on a connection the server has just terminated
+    OSError,
+)
+_CLOSE_ERRORS: tuple[type[BaseException], ...] = (*ERRORS, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """How one kind of error is reported; an empty code means `pg:<sqlstate>`."""
+
+    reason: Reason
+    label: str
+    code: str = ""
+
+
+# Keys: a full SQLSTATE, a two-character SQLSTATE class, or an exception class (matched along its MRO).
+# A plain ConnectionError carries no type of its own, so its entry maps message fragments to rules.
+TABLE: Mapping[str | type[BaseException], Rule | Mapping[str, Rule]] = {
+    "28P01": Rule(Reason.AUTH, "login rejected"),
+    "28000": Rule(Reason.AUTH, "login not allowed"),
+    "28": Rule(Reason.AUTH, "login rejected"),
+    "42501": Rule(Reason.AUTH, "permission denied"),
+    "3D000": Rule(Reason.CONFIG, "database does not exist"),
+    "53300": Rule(Reason.SERVER, "too many connections"),
+    "53": Rule(Reason.SERVER, "server out of resources"),
+    "57P03": Rule(Reason.SERVER, "server not accepting connections (starting up, shutting down or recovering)"),
+    "57P01": Rule(Reason.SERVER, "connection ended by the server"),
+    "57": Rule(Reason.SERVER, "server intervened"),
+    "08": Rule(Reason.NETWORK, "connection failure"),
+    ssl.SSLCertVerificationError: Rule(Reason.TLS, "server certificate not trusted", "db:tls_verify"),
+    ssl.SSLError: Rule(Reason.TLS, "TLS handshake failed", "db:tls"),
+    socket.gaierror: Rule(Reason.DNS, "host name does not resolve", "db:dns"),
+    ConnectionRefusedError: Rule(Reason.NETWORK, "connection refused", "db:refused"),
+    ConnectionResetError: Rule(Reason.NETWORK, "connection reset", "db:reset"),
+    TimeoutError: Rule(Reason.TIMEOUT, "connect timed out", "db:timeout"),
+    ConnectionError: {
+        "rejected SSL upgrade": Rule(Reason.TLS, "server does not offer TLS", "db:tls_not_negotiated"),
+        "error response during SSL exchange": Rule(Reason.SERVER, "server refused before TLS", "pg:ssl_exchange"),
+        "": Rule(Reason.NETWORK, "connection failed", "db:network"),
+    },
+    OSError: Rule(Reason.NETWORK, "network error", "db:network"),
+    asyncpg.InterfaceError: Rule(Reason.NETWORK, "connection lost", "pg:connection_closed"),
+    asyncpg.InternalClientError: Rule(Reason.NETWORK, "connection in a broken state", "pg:client_state"),
+    asyncpg.ClientConfigurationError: Rule(Reason.CONFIG, "client configuration", "pg:client_config"),
+}
+
+
+def classify(exc: BaseException) -> Failure | None:
+    """The Failure for an asyncpg or socket error, from TABLE; None if the table does not know it."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    sqlstate = getattr(exc, "sqlstate", None) if isinstance(exc, asyncpg.PostgresError) else None
+    if isinstance(sqlstate, str):
+        rule = TABLE.get(sqlstate) or TABLE.get(sqlstate[:2])
+        if isinstance(rule, Rule):
+            return Failure(rule.reason, rule.code or f"pg:{sqlstate}", f"{rule.label}: {text}")
+        return Failure(Reason.UNKNOWN, f"pg:{sqlstate}", text)
+    for cls in type(exc).__mro__:
+        entry = TABLE.get(cls)
+        if isinstance(entry, Rule):
+            return Failure(entry.reason, entry.code, f"{entry.label}: {text}")
+        if entry is not None:
+            rule = next((r for fragment, r in entry.items() if fragment in text), None)
+            return Failure(rule.reason, rule.code, f"{rule.label}: {text}") if rule else None
+    return None
+
+
+class PgConnection:
+    """An open asyncpg connection, reduced to what the probe needs."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self.server_version: str = raw.get_settings().server_version
+        self.tls = _tls_version(raw)
+
+    async def ping(self) -> None:
+        """Run SELECT 1."""
+        await self._raw.fetchval("SELECT 1")
+
+    async def check_iam_grant(self) -> bool | None:
+        """Whether the logged-in user is a member of rds_iam; None when that cannot be checked."""
+        query = "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = 'rds_iam'"
+        try:
+            member = await self._raw.fetchval(query)
+        except asyncpg.InsufficientPrivilegeError:
+            return None
+        return bool(member)  # no row: there is no rds_iam role at all, so not a member
+
+    async def close(self) -> None:
+        """Close politely within CLOSE_TIMEOUT; otherwise, or if cancelled, drop the socket."""
+        try:
+            await self._raw.close(timeout=CLOSE_TIMEOUT)
+        except _CLOSE_ERRORS:
+            pass  # asyncpg has already aborted the transport
+        finally:
+            self.terminate()
+
+    def terminate(self) -> None:
+        """Drop the connection at once, without telling the server."""
+        if not self._raw.is_closed():
+            self._raw.terminate()
+
+
+async def connect(
+    target: TargetConfig,
+    login: Login,
+    *,
+    context: ssl.SSLContext | None,
+    connect_timeout: float,
+    on_step: Callable[[str], None],
+) -> PgConnection:
+    """Open a TCP connection, then log in (TLS first when the sslmode asks for it)."""
+    on_step(f"TCP connect to {target.host}:{target.port}")
+    await _tcp_reachable(target.host, target.port)
+    tls = target.sslmode is not SslMode.DISABLE
+    on_step(f"TLS and login as {login.user}" if tls else f"login as {login.user}")
+    raw = await asyncpg.connect(
+        host=target.host,
+        port=target.port,
+        user=login.user,
+        password=login.password.get_secret_value(),
+        database=target.database,
+        ssl=_ssl_argument(target.sslmode, context),
+        timeout=connect_timeout,
+        statement_cache_size=0,  # nothing is run twice; also safe behind RDS Proxy / pgbouncer
+        server_settings={"application_name": APPLICATION_NAME},
+    )
+    return PgConnection(raw)
+
+
+async def _tcp_reachable(host: str, port: int) -> None:
+    # asyncpg reports no progress, so a hung connect could not tell "no TCP" (a security group) from "TCP up,
+    # no answer". PostgreSQL ends a connection that sends nothing without an error in its log (only
+    # log_connections=on shows a "connection received" line), so checking first is cheap. Not done for MySQL:
+    # it counts such connections against max_connect_errors and would block this host.
+    transport, _ = await asyncio.get_running_loop().create_connection(asyncio.Protocol, host, port)
+    transport.abort()
+
+
+def _ssl_argument(mode: SslMode, context: ssl.SSLContext | None) -> ssl.SSLContext | str | bool:
+    if mode is SslMode.DISABLE:
+        return False
+    if mode is SslMode.PREFER or context is None:
+        return "prefer"  # only asyncpg's own mode falls back to plaintext when the server has no TLS
+    return context
+
+
+def _tls_version(raw: Any) -> str | None:
+    # asyncpg exposes no public TLS accessor; the transport is what was really negotiated.
+    ssl_object = raw._transport.get_extra_info("ssl_object")
+    return str(ssl_object.version()) if ssl_object is not None else None
+
+
+HINTS: Mapping[str, str] = {
+    "pg:28000": (
+        "pg_hba.conf on {host} has no rule that lets {user} connect to database {database} from this task "
+        "with sslmode={sslmode}, or a rule rejects it ({detail}). On RDS this usually means rds.force_ssl=1 "
+        "with a plaintext connection: use sslmode=require or verify-full."
+    ),
+    "pg:42501": ("{user} may not connect to database {database}: GRANT CONNECT ON DATABASE {database} TO {user};"),
+    "pg:3D000": (
+        "Database {database} does not exist on {host}: check the name at the end of the DSN (.../{database});"
+        " if it should exist, create it (CREATE DATABASE {database};) or restore it."
+    ),
+    "pg:53300": (
+        "The server, or the role {user} (CONNECTION LIMIT), is at its connection limit (max_connections). See"
+        " who holds them: SELECT usename, application_name, count(*) FROM pg_stat_activity GROUP BY 1, 2; "
+        "then look for leaked connections or oversized pools across the fleet, or raise max_connections in "
+        "the DB parameter group."
+    ),
+    "pg:57P03": (
+        "The server is starting up, shutting down or recovering: usually a reboot, failover or maintenance. "
+        "Check the instance's RDS events; if it lasts, the instance may be stuck in recovery."
+    ),
+}
+
+IAM_HINTS: Mapping[str, str] = {
+    "auth": (
+        "IAM login as {user} was rejected by {host}. 1) As the master user, check that {user} can log in and "
+        "is a member of rds_iam: SELECT r.rolname, r.rolcanlogin FROM pg_roles r JOIN pg_auth_members m ON "
+        "r.oid = m.member WHERE m.roleid = (SELECT oid FROM pg_roles WHERE rolname = 'rds_iam') AND r.rolname"
+        " = '{user}'; no row means: GRANT rds_iam TO {user}; 2) The task role needs rds-db:connect on "
+        "arn:aws:rds-db:{region}:<account-id>:dbuser:<DbiResourceId>/{user} (the instance's DbiResourceId, or"
+        " cluster-XXXX for Aurora). 3) IAM database authentication must be enabled on the instance, and the "
+        "token must be made for host {host}, port {port}, user {user}, region {region}."
+    ),
+}

@@ -1,0 +1,1 @@
+"""Runtime: the plan of probes, rounds in dependency order, the scheduler, readiness and the state snapshot."""

@@ -1,0 +1,134 @@
+"""The readiness policy: per-probe standings -> (status, HTTP ok, failing list); the /health stall rule.
+
+A probe *counts as failing* once it has failed `failure_threshold` runs in a row, and stays counted until it
+passes `success_threshold` runs in a row (hysteresis, so a flapping probe cannot flap /ready). Below the
+threshold a failure changes nothing: the status stays what it was (a task that was ready stays ready, a task
+that was starting stays starting). That is the point of a threshold: one lost packet must not pull a task out
+of a load balancer, and "degraded" means "a dependency is down", not "one run failed". The failing run is
+still visible at once in /status and the metrics, and logged.
+
+`gate` (default) is built for a fleet behind an ALB:
+  * `starting` (503) until every expected probe has passed once: a task that never proved it can reach its
+    database takes no traffic;
+  * `not_ready` (503) when a counted failure is task-local (auth, config): a replacement task (fresh secret,
+    fixed task definition) can fix it, so letting ECS replace this one is right. This applies while starting
+    too, so a bad password reads `not_ready` with its reason rather than an endless `starting`;
+  * `degraded` (200) when a counted failure is anything else (network, dns, timeout, tls, server, throttled,
+    unknown): the dependency is shared, every task sees the same outage, and failing readiness would make ECS
+    churn the whole fleet without fixing anything;
+  * `ready` (200) otherwise.
+`strict` turns any counted failure into `not_ready`, whatever its reason and also while starting (for a
+single task, or a service that prefers replacement to staying in the target group through an outage).
+Otherwise it is `starting` until every probe has passed once, then `ready`.
+`draining` (503) wins over everything: the process is shutting down and the ALB should stop sending traffic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from agent.config.models import ReadinessPolicy
+from agent.shared.reasons import TASK_LOCAL_REASONS, Reason
+
+# Liveness tolerates this long without a scheduler heartbeat, however short the interval: a GC pause or a
+# slow DNS resolver on a busy host must not get a healthy sidecar killed.
+STALL_FLOOR_SECONDS = 30.0
+STALL_INTERVALS = 3
+
+
+class Status(StrEnum):
+    """The overall status, as /ready, /status and the `status` metric report it."""
+
+    STARTING = "starting"
+    READY = "ready"
+    DEGRADED = "degraded"
+    NOT_READY = "not_ready"
+    DRAINING = "draining"
+
+
+_HTTP_OK = frozenset({Status.READY, Status.DEGRADED})
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What the policy needs to know about one (probe, target): has it passed once, is it counted failing."""
+
+    probe: str
+    target: str
+    passed_once: bool
+    failing: bool
+    reason: Reason | None  # why it is counted failing (the latest failure's reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Failing:
+    """One entry of the `failing` list in /ready and /status."""
+
+    probe: str
+    target: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON shape."""
+        return {"probe": self.probe, "target": self.target, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """The policy's verdict."""
+
+    status: Status
+    http_ok: bool
+    failing: tuple[Failing, ...]
+
+
+def still_failing(
+    was_failing: bool,
+    consecutive_failures: int,
+    consecutive_successes: int,
+    failure_threshold: int,
+    success_threshold: int,
+) -> bool:
+    """Whether a probe counts as failing after a run: the threshold latch with its hysteresis."""
+    if consecutive_failures >= failure_threshold:
+        return True
+    return was_failing and consecutive_successes < success_threshold
+
+
+def decide(standings: Iterable[Standing], policy: ReadinessPolicy, draining: bool = False) -> Readiness:
+    """Apply the readiness policy (see the module docstring) to every expected probe's standing."""
+    standings = tuple(standings)
+    failing = tuple(Failing(s.probe, s.target, _reason(s)) for s in standings if s.failing)
+    status = _status(standings, policy, draining)
+    return Readiness(status, status in _HTTP_OK, failing)
+
+
+def _status(standings: tuple[Standing, ...], policy: ReadinessPolicy, draining: bool) -> Status:
+    if draining:
+        return Status.DRAINING
+    counted = [s for s in standings if s.failing]
+    if policy is ReadinessPolicy.STRICT and counted:
+        return Status.NOT_READY
+    if any(s.reason in TASK_LOCAL_REASONS for s in counted):
+        return Status.NOT_READY
+    if not all(s.passed_once for s in standings):
+        return Status.STARTING
+    return Status.DEGRADED if counted else Status.READY
+
+
+def _reason(standing: Standing) -> str:
+    return standing.reason.value if standing.reason is not None else Reason.UNKNOWN.value
+
+
+def stall_after(interval_seconds: float, floor_seconds: float = STALL_FLOOR_SECONDS) -> float:
+    """How long without a heartbeat means the scheduler is stuck: max(3 x interval, 30 s)."""
+    return max(STALL_INTERVALS * interval_seconds, floor_seconds)
+
+
+def is_stalled(
+    last_heartbeat: float, now: float, interval_seconds: float, floor_seconds: float = STALL_FLOOR_SECONDS
+) -> bool:
+    """Liveness rule for /health: stalled only when no heartbeat arrived within stall_after()."""
+    return now - last_heartbeat > stall_after(interval_seconds, floor_seconds)

@@ -1,0 +1,22 @@
+"""Hint templates: the next step for a failure, filled with the user's own values (see agent.config.facts)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class _Facts(dict[str, str]):
+    """Template values; a missing one renders as <name> instead of raising."""
+
+    def __missing__(self, key: str) -> str:
+        return f"<{key}>"
+
+
+def render(template: str, facts: Mapping[str, str]) -> str:
+    """Fill a hint template; unknown fields stay visible as <field> rather than failing."""
+    return template.format_map(_Facts(facts))
+
+
+def pick(table: Mapping[str, str], code: str, reason: str) -> str:
+    """The hint for a code: an exact code entry first, then the reason's generic entry, else ''."""
+    return table.get(code) or table.get(reason) or ""

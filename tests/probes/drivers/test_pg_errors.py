@@ -1,0 +1,163 @@
+"""asyncpg's error table, entry by entry, with real exception objects; and the PostgreSQL hints."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+import asyncpg
+import pytest
+from pydantic import SecretStr
+
+from agent.config.dsn import Engine, SslMode
+from agent.probes.base import TargetState
+from agent.probes.db import DatabaseProbe
+from agent.probes.drivers import pg
+from agent.shared.reasons import Failure, Reason
+from tests.support.databases import Server, target_for
+
+REJECTED_SSL = 'PostgreSQL server at "db.internal:5432" rejected SSL upgrade'
+SSL_EXCHANGE = 'PostgreSQL server at "db:5432": server sent an error response during SSL exchange; check logs'
+
+# (exception, reason, code, the table key it exercises)
+CASES: list[tuple[BaseException, Reason, str, object]] = [
+    (asyncpg.InvalidPasswordError('password authentication failed for user "app"'), Reason.AUTH, "pg:28P01", "28P01"),
+    (
+        asyncpg.InvalidAuthorizationSpecificationError('pg_hba.conf rejects connection for host "10.0.0.1"'),
+        Reason.AUTH,
+        "pg:28000",
+        "28000",
+    ),
+    (asyncpg.InsufficientPrivilegeError("permission denied for database orders"), Reason.AUTH, "pg:42501", "42501"),
+    (asyncpg.InvalidCatalogNameError('database "orders" does not exist'), Reason.CONFIG, "pg:3D000", "3D000"),
+    (asyncpg.TooManyConnectionsError('too many connections for role "app"'), Reason.SERVER, "pg:53300", "53300"),
+    (asyncpg.exceptions.OutOfMemoryError("out of memory"), Reason.SERVER, "pg:53200", "53"),
+    (asyncpg.CannotConnectNowError("the database system is starting up"), Reason.SERVER, "pg:57P03", "57P03"),
+    (
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        Reason.SERVER,
+        "pg:57P01",
+        "57P01",
+    ),
+    (asyncpg.exceptions.CrashShutdownError("crash"), Reason.SERVER, "pg:57P02", "57"),
+    (asyncpg.exceptions.ConnectionFailureError("connection failure"), Reason.NETWORK, "pg:08006", "08"),
+    (asyncpg.exceptions.InvalidAuthorizationSpecificationError("x"), Reason.AUTH, "pg:28000", "28000"),
+    (
+        ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+        Reason.TLS,
+        "db:tls_verify",
+        ssl.SSLCertVerificationError,
+    ),
+    (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"), Reason.TLS, "db:tls", ssl.SSLError),
+    (socket.gaierror(-2, "Name or service not known"), Reason.DNS, "db:dns", socket.gaierror),
+    (
+        ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 1)"),
+        Reason.NETWORK,
+        "db:refused",
+        ConnectionRefusedError,
+    ),
+    (ConnectionResetError(104, "Connection reset by peer"), Reason.NETWORK, "db:reset", ConnectionResetError),
+    (TimeoutError(), Reason.TIMEOUT, "db:timeout", TimeoutError),
+    (ConnectionError(REJECTED_SSL), Reason.TLS, "db:tls_not_negotiated", ConnectionError),
+    (ConnectionError(SSL_EXCHANGE), Reason.SERVER, "pg:ssl_exchange", ConnectionError),
+    (ConnectionError("unexpected connection_lost() call"), Reason.NETWORK, "db:network", ConnectionError),
+    (OSError(113, "No route to host"), Reason.NETWORK, "db:network", OSError),
+    (asyncpg.InterfaceError("connection is closed"), Reason.NETWORK, "pg:connection_closed", asyncpg.InterfaceError),
+    (
+        asyncpg.InternalClientError("cannot switch to state 11; another operation (2) is in progress"),
+        Reason.NETWORK,
+        "pg:client_state",
+        asyncpg.InternalClientError,
+    ),
+    (
+        asyncpg.ClientConfigurationError("sslmode parameter must be one of ..."),
+        Reason.CONFIG,
+        "pg:client_config",
+        asyncpg.ClientConfigurationError,
+    ),
+]
+# Class-level keys are reached through codes the table does not list on their own.
+CLASS_CASES = {"28": asyncpg.exceptions.InvalidAuthorizationSpecificationError}
+
+
+@pytest.mark.parametrize(("exc", "reason", "code", "key"), CASES, ids=[c[2] + ":" + type(c[0]).__name__ for c in CASES])
+def test_table_entry_gives_reason_code_and_the_servers_words(
+    exc: BaseException, reason: Reason, code: str, key: object
+) -> None:
+    failure = pg.classify(exc)
+    assert failure is not None
+    assert (failure.reason, failure.code) == (reason, code)
+    words = " ".join(str(exc).split())
+    assert words in failure.message, "the server's own text is kept for the person reading it"
+
+
+def test_every_table_key_is_exercised() -> None:
+    covered = {key for *_, key in CASES} | set(CLASS_CASES)
+    assert covered == set(pg.TABLE)
+
+
+def test_sqlstate_class_fallback_keeps_the_exact_code() -> None:
+    """An auth-class SQLSTATE the table does not list still reads as auth, with its own code."""
+
+    class OddAuthError(asyncpg.PostgresError):  # type: ignore[misc]  # asyncpg ships no types
+        sqlstate = "28ZZZ"
+
+    failure = pg.classify(OddAuthError("odd"))
+    assert failure == Failure(Reason.AUTH, "pg:28ZZZ", "login rejected: odd")
+
+
+def test_unknown_sqlstate_is_unknown_but_keeps_a_stable_code() -> None:
+    failure = pg.classify(asyncpg.exceptions.UndefinedTableError('relation "x" does not exist'))
+    assert failure is not None and (failure.reason, failure.code) == (Reason.UNKNOWN, "pg:42P01")
+
+
+def test_errors_outside_the_table_are_left_to_the_edge() -> None:
+    assert pg.classify(ValueError("not a driver error")) is None
+    assert pg.classify(KeyError("x")) is None
+
+
+SERVER = Server(Engine.POSTGRESQL, "orders.abc.eu-west-1.rds.amazonaws.com", 5432, "postgres", "", None)
+
+
+def probe(iam: bool) -> DatabaseProbe:
+    extra = {"iam_auth": True, "region": "eu-west-1"} if iam else {"password": SecretStr("pw-1234567")}
+    target = target_for(SERVER, "chimera_app", database="orders", sslmode=SslMode.REQUIRE, **extra)
+    return DatabaseProbe(target, TargetState(), timeout=2)
+
+
+def test_iam_auth_hint_gives_the_grant_and_the_policy_resource() -> None:
+    hint = probe(iam=True).hint(Failure(Reason.AUTH, "pg:28P01", "PAM authentication failed"))
+    assert "GRANT rds_iam TO chimera_app;" in hint
+    assert "rolname = 'chimera_app'" in hint
+    assert "rds-db:connect" in hint
+    assert "arn:aws:rds-db:eu-west-1:<account-id>:dbuser:<DbiResourceId>/chimera_app" in hint
+
+
+def test_password_auth_hint_names_the_user_and_the_task_definition() -> None:
+    hint = probe(iam=False).hint(Failure(Reason.AUTH, "pg:28P01", "password authentication failed"))
+    assert "password for chimera_app was rejected" in hint and "task definition" in hint
+    assert "rds_iam" not in hint
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "expected"),
+    [
+        ("pg:3D000", Reason.CONFIG, "Database orders does not exist"),
+        ("pg:53300", Reason.SERVER, "max_connections"),
+        ("pg:28000", Reason.AUTH, "pg_hba.conf"),
+        ("db:dns", Reason.DNS, "resolve only inside their VPC"),
+        ("db:tls_not_negotiated", Reason.TLS, "sslmode=require"),
+        ("db:tls_verify", Reason.TLS, "global-bundle.pem"),
+    ],
+)
+def test_hints_fill_in_the_targets_values(code: str, reason: Reason, expected: str) -> None:
+    assert expected in probe(iam=False).hint(Failure(reason, code, "detail"))
+
+
+def test_timeout_hint_depends_on_where_it_stopped() -> None:
+    p = probe(iam=False)
+    timeout = Failure(Reason.TIMEOUT, "db:timeout", "no answer")
+    p.step = "TCP connect to orders.abc.eu-west-1.rds.amazonaws.com:5432"
+    assert "security group allows inbound TCP 5432" in p.hint(timeout)
+    p.step = "TLS and login as chimera_app"
+    assert "accepted the TCP connection" in p.hint(timeout)

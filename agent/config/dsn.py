@@ -85,6 +85,7 @@ def parse_dsn(text: str) -> Dsn:
     if "://" not in text:
         raise DsnError(f"could not extract endpoint from DSN: missing '://' ({EXPECTED_FORM})")
     engine = _engine(text.split("://", 1)[0])
+    _check_authority_is_whole(text.split("://", 1)[1])
     try:
         parts = urlsplit(text)
         host, port = parts.hostname, parts.port
@@ -103,6 +104,18 @@ def parse_dsn(text: str) -> Dsn:
         sslmode=_sslmode(query),
         sslrootcert=_last(query, "sslrootcert"),
     )
+
+
+def _check_authority_is_whole(rest: str) -> None:
+    """Refuse an '@' after the first '/', '?' or '#': an unencoded one of those in the user or password ended the
+    host part early (RFC 3986 3.2), so the rest of the password would be read as the port, database or query and
+    shown in messages. Nothing of the DSN is echoed."""
+    cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    if "@" in rest[cut:]:
+        raise DsnError(
+            "could not extract endpoint from DSN: '@' after the host part; a user or password containing '/', '?'"
+            f" or '#' must be percent-encoded (%2F, %3F, %23) ({EXPECTED_FORM})"
+        )
 
 
 def region_from_host(host: str) -> str | None:

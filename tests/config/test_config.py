@@ -110,6 +110,32 @@ def test_bad_dsn_error_never_echoes_the_password(monkeypatch: pytest.MonkeyPatch
     assert PASSWORD[:4] not in text
 
 
+@pytest.mark.parametrize(
+    "layout",
+    [
+        "postgresql://app:{head}/{tail}@db:5432/orders",  # '/' ends the host part: the tail becomes the database
+        "postgresql://app:{head}?{tail}@db/orders",  # '?': the tail becomes the query
+        "mysql://app:{head}#{tail}@db/orders",  # '#': the tail becomes the fragment
+        "postgresql://app/:{head}{tail}@db",  # '/' in the user: the whole password becomes the database
+        "postgresql://1234:{head}/{tail}@db",  # the host part parses as host 1234 with the password's head as port
+    ],
+)
+def test_unencoded_delimiter_in_user_or_password_is_refused_without_echo(layout: str) -> None:
+    """An unencoded '/', '?' or '#' before the '@' would put password characters in the host, port or database."""
+    head, tail = "4242", PASSWORD[:8]
+    with pytest.raises(DsnError) as caught:
+        parse_dsn(layout.format(head=head, tail=tail))
+    message = str(caught.value)
+    assert "must be percent-encoded (%2F, %3F, %23)" in message
+    assert head not in message and tail[:4] not in message
+
+
+def test_percent_encoded_delimiters_in_a_password_are_accepted() -> None:
+    parsed = parse_dsn("postgresql://app:a%2Fb%3Fc%23d%40e@db:5432/orders")
+    assert (parsed.host, parsed.port, parsed.database) == ("db", 5432, "orders")
+    assert parsed.password is not None and parsed.password.get_secret_value() == "a/b?c#d@e"
+
+
 def test_region_is_read_from_rds_host() -> None:
     assert region_from_host(RDS_HOST) == "eu-west-1"
     assert region_from_host("db.internal") is None

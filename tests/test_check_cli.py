@@ -40,7 +40,17 @@ async def test_postgres_password_login_passes(pg_server: Server, pg_admin: PgAdm
     code, report, _ = await check({"AGENT_DB_DSN": pg_dsn(pg_server, user), "AGENT_DB_PASSWORD": password})
     assert (code, report["ok"]) == (0, True)
     assert [(p["probe"], p["target"], p["ok"]) for p in report["probes"]] == [("db", "default", True)]
-    assert set(report["probes"][0]) == {"probe", "target", "ok", "reason", "code", "message", "hint", "duration_ms"}
+    assert set(report["probes"][0]) == {
+        "probe",
+        "target",
+        "ok",
+        "reason",
+        "scope",
+        "code",
+        "message",
+        "hint",
+        "duration_ms",
+    }
 
 
 async def test_mysql_password_login_passes(mysql_server: Server, mysql_admin: MySqlAdmin) -> None:

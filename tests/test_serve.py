@@ -39,7 +39,7 @@ async def test_gate_starting_ready_then_not_ready_on_password_change_then_recove
         assert (await asyncio.to_thread(agent.get, "/ready")).status == 200
         await pg_admin.set_password(user, random_password())
         body = await wait_status(agent, "not_ready")
-        assert body["failing"] == [{"probe": "db", "target": "default", "reason": "auth"}]
+        assert body["failing"] == [{"probe": "db", "target": "default", "reason": "auth", "scope": "task"}]
         ready = await asyncio.to_thread(agent.get, "/ready")
         assert (ready.status, ready.json()["status"]) == (503, "not_ready")
         values = await metrics(agent)
@@ -66,7 +66,7 @@ async def test_database_port_closed(
         await wait_status(agent, "ready")
         pg_proxy.set(Fault.REFUSE)
         body = await wait_status(agent, expected)
-        assert body["failing"] == [{"probe": "db", "target": "default", "reason": "network"}]
+        assert body["failing"] == [{"probe": "db", "target": "default", "reason": "network", "scope": "shared"}]
         assert (await asyncio.to_thread(agent.get, "/ready")).status == http
         assert (await asyncio.to_thread(agent.get, "/health")).status == 200
         values = await metrics(agent)
@@ -222,6 +222,6 @@ async def test_ready_is_503_while_a_task_that_can_never_work_starts(pg_server: S
     user = await pg_admin.role(random_password())
     with serving(pg_env(pg_server, user, "stale-password-literal")) as agent:
         body = await asyncio.to_thread(agent.wait_for, lambda b: b["status"] == "not_ready", "/ready")
-        assert body["failing"] == [{"probe": "db", "target": "default", "reason": "auth"}]
+        assert body["failing"] == [{"probe": "db", "target": "default", "reason": "auth", "scope": "task"}]
         probe = agent.probe("db")
         assert probe["code"] == "pg:28P01" and probe["last_success"] is None and probe["hint"]

@@ -47,6 +47,7 @@ class _Source:
     password: SecretStr | None
     sslrootcert: str | None
     user_hint: str  # where a username can be set, for the error message
+    critical: bool = True
 
 
 def build_config(env: EnvSettings, file: ConfigFile | None, standard: Mapping[str, str]) -> AgentConfig:
@@ -108,6 +109,7 @@ def _file_source(name: str, conn: ConnectionFile, env: EnvSettings) -> _Source:
         password=env.db_password,
         sslrootcert=env.db_sslrootcert,
         user_hint=f"put it in the DSN or set database.connections.{shown}.aws_iam_auth.db_user / AGENT_DB_USER",
+        critical=conn.critical,
     )
 
 
@@ -146,6 +148,7 @@ def _target(src: _Source, env: EnvSettings, standard: Mapping[str, str], problem
         region=region,
         configured_region=configured,
         dsn=dsn.render(),
+        critical=src.critical,
     )
 
 

@@ -58,6 +58,7 @@ class ConnectionFile(BaseModel):
     dsn: str
     aws_iam_auth: IamAuthFile = IamAuthFile()
     secret_id: str | None = None
+    critical: bool = True  # false: an optional database (a reporting replica) never drains the task
 
 
 class DatabaseFile(BaseModel):

@@ -56,6 +56,7 @@ class TargetConfig(BaseModel):
     region: str | None = None  # where AWS calls for this target go
     configured_region: str | None = None  # what the user set explicitly, compared with the host's region
     dsn: str  # rendered without password, for messages
+    critical: bool = True  # False (`critical: false` in --config): probed and shown, never a cause of 503
 
     @property
     def uses_aws(self) -> bool:

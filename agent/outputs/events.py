@@ -65,6 +65,7 @@ def _log_probe_change(previous: ProbeResult | None, result: ProbeResult, consecu
         extra={
             **where,
             "reason": reason,
+            "scope": result.scope.value if result.scope else None,
             "code": result.code,
             "error": result.message,
             "hint": result.hint,

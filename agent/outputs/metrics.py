@@ -70,7 +70,9 @@ def _probe_metrics(probes: Iterable[ProbeView]) -> Iterator[Metric]:
         f"{PREFIX}probe_duration_seconds", "How long probe runs took.", labels=_PROBE_LABELS
     )
     failures = CounterMetricFamily(
-        f"{PREFIX}probe_failures", "Failed probe runs, by reason.", labels=[*_PROBE_LABELS, "reason"]
+        f"{PREFIX}probe_failures",
+        "Failed probe runs, by reason and by scope (task: a replacement task could fix it; shared: it could not).",
+        labels=[*_PROBE_LABELS, "reason", "scope"],
     )
     last_success = GaugeMetricFamily(
         f"{PREFIX}probe_last_success_timestamp_seconds",
@@ -85,8 +87,8 @@ def _probe_metrics(probes: Iterable[ProbeView]) -> Iterator[Metric]:
         if view.last is not None:
             success.add_metric(labels, 1 if view.last.ok else 0)
         duration.add_metric(labels, _cumulative(view.durations.counts), view.durations.total_seconds)
-        for reason, count in view.failures.items():
-            failures.add_metric([*labels, reason.value], count)
+        for (reason, scope), count in view.failures_by_scope.items():
+            failures.add_metric([*labels, reason.value, scope.value], count)
         if view.last_success is not None:
             last_success.add_metric(labels, view.last_success)
         consecutive.add_metric(labels, view.consecutive_failures)

@@ -9,7 +9,7 @@ from typing import ClassVar, Protocol
 
 from pydantic import SecretStr
 
-from agent.shared.reasons import Failure, Reason
+from agent.shared.reasons import Failure, Reason, Scope
 
 Details = Mapping[str, str]  # non-secret facts a probe learned: provider, account, TLS version, ...
 
@@ -28,6 +28,7 @@ class ProbeResult:
     duration_ms: float
     finished_at: float = field(default_factory=time.time)
     details: Details = field(default_factory=dict)
+    scope: Scope | None = None  # of a failure: could a replacement task fix it (None when ok)
 
     def as_dict(self) -> dict[str, object]:
         """The JSON shape used by `check --json` and /status."""
@@ -36,6 +37,7 @@ class ProbeResult:
             "target": self.target,
             "ok": self.ok,
             "reason": self.reason.value if self.reason else None,
+            "scope": self.scope.value if self.scope else None,
             "code": self.code,
             "message": self.message,
             "hint": self.hint,
@@ -47,6 +49,8 @@ class Probe(Protocol):
     """A probe is built from its config and has one async method that returns details or raises."""
 
     name: ClassVar[str]
+    # The scope of every failure of this probe (the backend probe: `task`), or None to decide by reason.
+    failure_scope: ClassVar[Scope | None]
     target: str
 
     @property

@@ -10,7 +10,7 @@ from agent.aws import errors as aws_errors
 from agent.aws.clients import AwsClients
 from agent.probes.base import Details, now
 from agent.shared.hints import pick, render
-from agent.shared.reasons import Failure, ProbeFailure, Reason
+from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope
 from agent.shared.redact import SECRETS
 
 _HINTS = {
@@ -50,6 +50,7 @@ class CredentialsProbe:
     """
 
     name: ClassVar[str] = "credentials"
+    failure_scope: ClassVar[Scope | None] = None  # by reason
     target = "aws"
 
     def __init__(self, aws: AwsClients, region: str | None, verify_every_seconds: float | None = None) -> None:

@@ -25,7 +25,7 @@ from agent.probes.drivers.base import Connection, client_ssl_context, load_drive
 from agent.probes.drivers.hints import COMMON_HINTS
 from agent.shared.counters import COUNTERS
 from agent.shared.hints import pick, render
-from agent.shared.reasons import Failure, ProbeFailure, Reason, describe
+from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope, describe
 from agent.shared.redact import SECRETS
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class DatabaseProbe:
     """Logs in to one database as the backend would, and says precisely why a login failed."""
 
     name: ClassVar[str] = "db"
+    failure_scope: ClassVar[Scope | None] = None  # by reason
 
     def __init__(
         self,

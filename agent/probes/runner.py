@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from agent.probes.base import Details, Probe, ProbeResult, now
-from agent.shared.reasons import Failure, ProbeFailure, Reason, describe
+from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope, default_scope, describe
 from agent.shared.redact import redact, truncate
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def classify(probe: Probe, exc: BaseException) -> Failure:
         except Exception as table_error:  # noqa: BLE001 - a broken table must not take the agent down
             log.error("classifying %s failed: %s", probe.name, describe(table_error))
             failure = _unknown(probe, exc)
-    return Failure(failure.reason, failure.code, truncate(redact(failure.message)))
+    return Failure(failure.reason, failure.code, truncate(redact(failure.message)), failure.scope)
 
 
 def _timed_out(probe: Probe, exc: TimeoutError, timeout: float, ours: bool) -> Failure:
@@ -63,5 +63,18 @@ def _result(probe: Probe, started: float, failure: Failure | None, details: Deta
         log.error("hint for %s failed: %s", probe.name, describe(exc))
         hint = ""
     return ProbeResult(
-        probe.name, probe.target, False, failure.reason, failure.code, failure.message, hint, duration_ms
+        probe.name,
+        probe.target,
+        False,
+        failure.reason,
+        failure.code,
+        failure.message,
+        hint,
+        duration_ms,
+        scope=scope_of(probe, failure),
     )
+
+
+def scope_of(probe: Probe, failure: Failure) -> Scope:
+    """A failure's own scope (e.g. a rotation in progress), else its probe's, else the reason's default."""
+    return failure.scope or probe.failure_scope or default_scope(failure.reason)

@@ -15,7 +15,7 @@ from agent.config.models import TargetConfig
 from agent.probes.base import Details, TargetState, now
 from agent.probes.credentials import credential_facts
 from agent.shared.hints import pick, render
-from agent.shared.reasons import Failure, ProbeFailure, Reason
+from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope
 from agent.shared.redact import SECRETS
 
 _REJECTED_CREDENTIALS = (
@@ -89,6 +89,7 @@ class SecretProbe:
     """
 
     name: ClassVar[str] = "secret"
+    failure_scope: ClassVar[Scope | None] = None  # by reason
 
     def __init__(
         self, target: TargetConfig, state: TargetState, aws: AwsClients, refresh_seconds: float | None = None

@@ -16,7 +16,7 @@ from agent.config.models import TargetConfig
 from agent.probes.base import Details, TargetState, now
 from agent.probes.credentials import credential_facts
 from agent.shared.hints import pick, render
-from agent.shared.reasons import Failure, ProbeFailure, Reason
+from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope
 from agent.shared.redact import SECRETS
 
 IAM_LOGIN_HINT = (
@@ -46,6 +46,7 @@ class TokenProbe:
     """
 
     name: ClassVar[str] = "token"
+    failure_scope: ClassVar[Scope | None] = None  # by reason
 
     def __init__(
         self,

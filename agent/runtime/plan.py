@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -32,6 +33,7 @@ class PlannedProbe:
     probe: Probe
     needs: tuple[str, ...] = ()
     has_material: Callable[[], bool] = field(default=lambda: False)
+    wake: asyncio.Event | None = None  # set by the probe to be run at once (serve: a kept connection closed)
 
     @property
     def key(self) -> str:

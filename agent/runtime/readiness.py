@@ -10,16 +10,20 @@ still visible at once in /status and the metrics, and logged.
 `gate` (default) is built for a fleet behind an ALB:
   * `starting` (503) until every expected probe has passed once: a task that never proved it can reach its
     database takes no traffic;
-  * `not_ready` (503) when a counted failure is task-local (auth, config): a replacement task (fresh secret,
-    fixed task definition) can fix it, so letting ECS replace this one is right. This applies while starting
-    too, so a bad password reads `not_ready` with its reason rather than an endless `starting`;
-  * `degraded` (200) when a counted failure is anything else (network, dns, timeout, tls, server, throttled,
-    unknown): the dependency is shared, every task sees the same outage, and failing readiness would make ECS
-    churn the whole fleet without fixing anything;
+  * `not_ready` (503) when a counted failure has scope `task`: a replacement task (fresh secret, fixed task
+    definition, a backend that starts) can fix it, so letting ECS replace this one is right. This applies while
+    starting too, so a bad password reads `not_ready` with its reason rather than an endless `starting`;
+  * `degraded` (200) when every counted failure has scope `shared` (network, dns, timeout, tls, server,
+    throttled, unknown, a secret rotation in progress): every task sees the same outage, and failing readiness
+    would make ECS churn the whole fleet without fixing anything;
   * `ready` (200) otherwise.
-`strict` turns any counted failure into `not_ready`, whatever its reason and also while starting (for a
+A failure's scope comes from its reason (auth and config are `task`), unless its probe or its code says
+otherwise: the backend probe's failures are all `task`; a rotation in progress is `auth` but `shared`.
+`strict` turns any counted failure into `not_ready`, whatever its scope and also while starting (for a
 single task, or a service that prefers replacement to staying in the target group through an outage).
 Otherwise it is `starting` until every probe has passed once, then `ready`.
+Probes of an optional target (`critical: false`) are run and shown but never make the status 503: they do not
+hold up `starting`, and a counted failure of theirs reads `degraded` under either policy.
 `draining` (503) wins over everything: the process is shutting down and the ALB should stop sending traffic.
 """
 
@@ -30,7 +34,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from agent.config.models import ReadinessPolicy
-from agent.shared.reasons import TASK_LOCAL_REASONS, Reason
+from agent.shared.reasons import Reason, Scope, default_scope
 
 # Liveness tolerates this long without a scheduler heartbeat, however short the interval: a GC pause or a
 # slow DNS resolver on a busy host must not get a healthy sidecar killed.
@@ -60,6 +64,8 @@ class Standing:
     passed_once: bool
     failing: bool
     reason: Reason | None  # why it is counted failing (the latest failure's reason)
+    scope: Scope | None = None  # the latest failure's scope
+    critical: bool = True  # False: an optional target's probe, never a cause of 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +75,11 @@ class Failing:
     probe: str
     target: str
     reason: str
+    scope: str
 
     def as_dict(self) -> dict[str, str]:
         """The JSON shape."""
-        return {"probe": self.probe, "target": self.target, "reason": self.reason}
+        return {"probe": self.probe, "target": self.target, "reason": self.reason, "scope": self.scope}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +107,7 @@ def still_failing(
 def decide(standings: Iterable[Standing], policy: ReadinessPolicy, draining: bool = False) -> Readiness:
     """Apply the readiness policy (see the module docstring) to every expected probe's standing."""
     standings = tuple(standings)
-    failing = tuple(Failing(s.probe, s.target, _reason(s)) for s in standings if s.failing)
+    failing = tuple(Failing(s.probe, s.target, _reason(s), _scope(s).value) for s in standings if s.failing)
     status = _status(standings, policy, draining)
     return Readiness(status, status in _HTTP_OK, failing)
 
@@ -109,17 +116,22 @@ def _status(standings: tuple[Standing, ...], policy: ReadinessPolicy, draining: 
     if draining:
         return Status.DRAINING
     counted = [s for s in standings if s.failing]
-    if policy is ReadinessPolicy.STRICT and counted:
+    decisive = [s for s in counted if s.critical]
+    if policy is ReadinessPolicy.STRICT and decisive:
         return Status.NOT_READY
-    if any(s.reason in TASK_LOCAL_REASONS for s in counted):
+    if any(_scope(s) is Scope.TASK for s in decisive):
         return Status.NOT_READY
-    if not all(s.passed_once for s in standings):
+    if not all(s.passed_once for s in standings if s.critical):
         return Status.STARTING
     return Status.DEGRADED if counted else Status.READY
 
 
 def _reason(standing: Standing) -> str:
     return standing.reason.value if standing.reason is not None else Reason.UNKNOWN.value
+
+
+def _scope(standing: Standing) -> Scope:
+    return standing.scope or default_scope(standing.reason or Reason.UNKNOWN)
 
 
 def stall_after(interval_seconds: float, floor_seconds: float = STALL_FLOOR_SECONDS) -> float:

@@ -66,6 +66,7 @@ def not_run(planned: PlannedProbe, failed: ProbeResult) -> ProbeResult:
         message=f"not run: the {failed.probe} check ({failed.target}) failed first",
         hint=f"fix the {failed.probe} failure above; this check runs once it passes",
         duration_ms=0.0,
+        scope=failed.scope,
     )
 
 

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from agent import __version__
 from agent.config.models import AgentConfig
 from agent.probes.base import ProbeResult
+from agent.runtime.plan import SHARED_TARGET
 from agent.runtime.readiness import (
     STALL_FLOOR_SECONDS,
     Failing,
@@ -28,7 +29,7 @@ from agent.runtime.readiness import (
     is_stalled,
     still_failing,
 )
-from agent.shared.reasons import NOT_RUN_CODE, Reason
+from agent.shared.reasons import NOT_RUN_CODE, Reason, Scope, default_scope
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ class ProbeView:
     last_success: float | None  # time.time() of the last passing run
     failures: Mapping[Reason, int]  # monotonic, every reason present (zero included)
     durations: DurationHistogram
+    # monotonic, by (reason, scope): every reason with its default scope (zero included), plus any other seen
+    failures_by_scope: Mapping[tuple[Reason, Scope], int] = field(default_factory=dict)
+    critical: bool = True  # False: an optional target (`critical: false`), never a cause of 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +111,10 @@ class _Record:
     passed_once: bool = False
     failing: bool = False
     failing_reason: Reason | None = None
+    failing_scope: Scope | None = None
+    critical: bool = True
     last_success: float | None = None
-    failures: Counter[Reason] = field(default_factory=Counter)
+    failures: Counter[tuple[Reason, Scope]] = field(default_factory=Counter)
     durations: DurationHistogram = field(default_factory=DurationHistogram)
 
     def update(self, result: ProbeResult, failure_threshold: int, success_threshold: int) -> None:
@@ -121,7 +127,8 @@ class _Record:
             self.consecutive_failures += 1
             self.consecutive_successes = 0
             self.failing_reason = result.reason or Reason.UNKNOWN
-            self.failures[self.failing_reason] += 1
+            self.failing_scope = result.scope or default_scope(self.failing_reason)
+            self.failures[(self.failing_reason, self.failing_scope)] += 1
         # Skipped runs count as failures but took no time: zeros would drag the histogram down in an outage.
         if result.code != NOT_RUN_CODE:
             self.durations = self.durations.observe(result.duration_ms / 1000)
@@ -135,7 +142,15 @@ class _Record:
         self.last = result
 
     def standing(self) -> Standing:
-        return Standing(self.probe, self.target, self.passed_once, self.failing, self.failing_reason)
+        return Standing(
+            self.probe,
+            self.target,
+            self.passed_once,
+            self.failing,
+            self.failing_reason,
+            self.failing_scope,
+            self.critical,
+        )
 
     def view(self) -> ProbeView:
         return ProbeView(
@@ -147,8 +162,12 @@ class _Record:
             passed_once=self.passed_once,
             failing=self.failing,
             last_success=self.last_success,
-            failures=MappingProxyType({reason: self.failures[reason] for reason in Reason}),
+            failures=MappingProxyType({r: sum(n for (r2, _), n in self.failures.items() if r2 is r) for r in Reason}),
             durations=self.durations,
+            failures_by_scope=MappingProxyType(
+                {(r, default_scope(r)): 0 for r in Reason} | dict(sorted(self.failures.items()))
+            ),
+            critical=self.critical,
         )
 
 
@@ -163,6 +182,7 @@ class AgentState:
         stall_floor_seconds: float = STALL_FLOOR_SECONDS,
     ) -> None:
         self._config = config
+        self._optional = optional_targets(config)
         self._stall_floor = stall_floor_seconds
         self._records: dict[tuple[str, str], _Record] = {}
         self._aws: AwsIdentity | None = None
@@ -219,7 +239,7 @@ class AgentState:
         # Registering alone does not re-run the policy: record() must not log a transient `starting`.
         key = (probe, target)
         if key not in self._records:
-            self._records[key] = _Record(probe, target)
+            self._records[key] = _Record(probe, target, critical=target not in self._optional)
         return self._records[key]
 
     def _changed(self) -> None:
@@ -227,6 +247,16 @@ class AgentState:
         standings = (record.standing() for record in self._records.values())
         readiness = decide(standings, self._config.readiness_policy, self._draining)
         self._readiness = readiness
+
+
+def optional_targets(config: AgentConfig) -> frozenset[str]:
+    """Targets whose probes never make /ready 503: `critical: false` ones, and the shared AWS credentials when
+    only such targets use AWS."""
+    optional = {t.name for t in config.targets if not t.critical}
+    aws_users = [t for t in config.targets if t.uses_aws]
+    if aws_users and all(t.name in optional for t in aws_users):
+        optional.add(SHARED_TARGET)
+    return frozenset(optional)
 
 
 def identity_from(details: Mapping[str, str]) -> AwsIdentity:

@@ -20,9 +20,23 @@ class Reason(StrEnum):
     UNKNOWN = "unknown"
 
 
+class Scope(StrEnum):
+    """Whether a replacement task could fix a failure. Fixed: the `gate` policy's 503, alerts and dashboards key
+    on these values."""
+
+    TASK = "task"  # this task's own: a fresh secret, a corrected task definition, a restarted backend fixes it
+    SHARED = "shared"  # every task sees it (an outage, throttling, a rotation): replacing tasks fixes nothing
+
+
 # Problems a replacement task can fix (a fresh secret, a corrected task definition). Everything else is a
 # shared dependency failing, which restarting every task in a fleet would not fix.
 TASK_LOCAL_REASONS = frozenset({Reason.AUTH, Reason.CONFIG})
+
+
+def default_scope(reason: Reason) -> Scope:
+    """The scope a failure has unless its probe or its code says otherwise: `task` for auth and config."""
+    return Scope.TASK if reason in TASK_LOCAL_REASONS else Scope.SHARED
+
 
 # The code of a result for a probe that did not run because one it depends on failed (it carries that
 # probe's reason, so readiness and alerts see the root cause, but no duration).
@@ -36,14 +50,15 @@ class Failure:
     reason: Reason
     code: str
     message: str
+    scope: Scope | None = None  # None: the probe's scope, else default_scope(reason)
 
 
 class ProbeFailure(Exception):
     """Raised by a probe that has itself recognised what is wrong; the edge records it as is."""
 
-    def __init__(self, reason: Reason, code: str, message: str) -> None:
+    def __init__(self, reason: Reason, code: str, message: str, scope: Scope | None = None) -> None:
         super().__init__(message)
-        self.failure = Failure(reason, code, message)
+        self.failure = Failure(reason, code, message, scope)
 
 
 def describe(exc: BaseException) -> str:

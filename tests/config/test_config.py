@@ -276,6 +276,20 @@ def test_yaml_in_the_guides_shape_makes_one_target_per_connection(
     assert (writer.user, writer.iam_auth, writer.configured_region) == ("chimera_app", True, "eu-west-1")
     assert (reader.user, reader.region) == ("chimera_reader", "eu-west-1")
     assert config.log_level == "debug"
+    assert writer.critical and reader.critical  # every database is critical unless it says otherwise
+
+
+def test_yaml_critical_false_makes_an_optional_target(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`critical: false` marks a connection optional; a value that is not a boolean names the field."""
+    path = tmp_path / "config.yaml"
+    reporting = "    reporting:\n      dsn: postgresql://app:pw@replica/r\n      critical: {value}\n"
+    path.write_text("database:\n  connections:\n" + reporting.format(value="false"))
+    (target,) = load(monkeypatch, path).targets
+    assert not target.critical
+    path.write_text("database:\n  connections:\n" + reporting.format(value="sometimes"))
+    with pytest.raises(ConfigError) as caught:
+        load(monkeypatch, path)
+    assert caught.value.problems == ["database.connections.reporting.critical: expected true or false"]
 
 
 @pytest.mark.parametrize(

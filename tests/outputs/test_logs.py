@@ -135,7 +135,7 @@ def test_one_line_per_change_and_none_per_routine_run(caplog: pytest.LogCaptureF
     state.record(failed(reason=Reason.NETWORK, code="db:refused"))
     (status,) = change_log(caplog)
     assert status.getMessage() == "status ready -> degraded"
-    assert status.__dict__["failing"] == [{"probe": "db", "target": "writer", "reason": "network"}]
+    assert status.__dict__["failing"] == [{"probe": "db", "target": "writer", "reason": "network", "scope": "shared"}]
     state.record(failed(reason=Reason.NETWORK, code="db:refused"))
     assert change_log(caplog) == []
 

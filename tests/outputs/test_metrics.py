@@ -14,7 +14,7 @@ from agent import __version__
 from agent.outputs.metrics import build_registry, render
 from agent.runtime.state import AgentState
 from agent.shared.counters import CallCounters
-from agent.shared.reasons import Reason
+from agent.shared.reasons import Reason, default_scope
 from tests.support.http import IDENTITY, fetch, ready_state, serve
 from tests.support.results import PAIRS, failed, make_config, passed
 
@@ -64,13 +64,13 @@ async def test_values_follow_transitions() -> None:
     assert value(samples, "health_agent_probe_success", **db) == 1
     assert value(samples, "health_agent_ready") == 1
     assert value(samples, "health_agent_probe_last_success_timestamp_seconds", **db) == ok.finished_at
-    assert value(samples, "health_agent_probe_failures_total", **db, reason="network") == 0
+    assert value(samples, "health_agent_probe_failures_total", **db, reason="network", scope="shared") == 0
     for _ in range(2):
         state.record(failed(reason=Reason.NETWORK))
     samples = await scrape(state)
     assert value(samples, "health_agent_probe_success", **db) == 0
     assert value(samples, "health_agent_probe_consecutive_failures", **db) == 2
-    assert value(samples, "health_agent_probe_failures_total", **db, reason="network") == 2
+    assert value(samples, "health_agent_probe_failures_total", **db, reason="network", scope="shared") == 2
     assert value(samples, "health_agent_ready") == 1
     one_hot = {s: value(samples, "health_agent_status", status=s) for s in ("starting", "ready", "degraded")}
     assert one_hot == {"starting": 0, "ready": 0, "degraded": 1}
@@ -83,7 +83,10 @@ async def test_probe_success_absent_before_the_first_run() -> None:
     db = {"probe": "db", "target": "writer"}
     assert value(samples, "health_agent_probe_success", **db) is None
     assert value(samples, "health_agent_probe_consecutive_failures", **db) == 0
-    assert all(value(samples, "health_agent_probe_failures_total", **db, reason=r.value) == 0 for r in Reason)
+    assert all(
+        value(samples, "health_agent_probe_failures_total", **db, reason=r.value, scope=default_scope(r).value) == 0
+        for r in Reason
+    )
     assert value(samples, "health_agent_status", status="starting") == 1
 
 

@@ -49,14 +49,14 @@ async def test_ready_walks_through_the_gate() -> None:
             state.record(failed(reason=Reason.NETWORK))
         degraded = {
             "status": "degraded",
-            "failing": [{"probe": "db", "target": "writer", "reason": "network"}],
+            "failing": [{"probe": "db", "target": "writer", "reason": "network", "scope": "shared"}],
         }
         assert await status_and_body(url) == (200, degraded)
         for _ in range(2):
             state.record(failed(reason=Reason.AUTH))
         not_ready = {
             "status": "not_ready",
-            "failing": [{"probe": "db", "target": "writer", "reason": "auth"}],
+            "failing": [{"probe": "db", "target": "writer", "reason": "auth", "scope": "task"}],
         }
         assert await status_and_body(url) == (503, not_ready)
         state.start_draining()

@@ -8,23 +8,28 @@ import pytest
 
 from agent.config.models import ReadinessPolicy
 from agent.runtime.readiness import Standing, Status, decide, is_stalled, stall_after, still_failing
-from agent.shared.reasons import Reason
+from agent.shared.reasons import Reason, Scope
 
 GATE, STRICT = ReadinessPolicy.GATE, ReadinessPolicy.STRICT
 
 
-def replay(probe: str, runs: str, failure_threshold: int = 3, success_threshold: int = 1) -> Standing:
-    """A probe's standing after `runs`: space-separated `ok` or a failure reason, oldest first."""
+def replay(
+    probe: str, runs: str, failure_threshold: int = 3, success_threshold: int = 1, critical: bool = True
+) -> Standing:
+    """A probe's standing after `runs`: space-separated `ok`, a failure reason, or `reason/scope` when the
+    failure's scope is not its reason's default (e.g. `auth/shared`: a rotation; `network/task`: the backend)."""
     failing = passed = False
     failures = successes = 0
     reason: Reason | None = None
+    scope: Scope | None = None
     for run in runs.split():
         if run == "ok":
             successes, failures, passed = successes + 1, 0, True
         else:
-            failures, successes, reason = failures + 1, 0, Reason(run)
+            name, _, scoped = run.partition("/")
+            failures, successes, reason, scope = failures + 1, 0, Reason(name), Scope(scoped) if scoped else None
         failing = still_failing(failing, failures, successes, failure_threshold, success_threshold)
-    return Standing(probe, "writer", passed, failing, reason)
+    return Standing(probe, "writer", passed, failing, reason, scope, critical)
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class Case:
     failing: list[str] = field(default_factory=list)
     thresholds: tuple[int, int] = (3, 1)
     draining: bool = False
+    optional: tuple[str, ...] = ()  # probes of an optional target (`critical: false`)
 
 
 CASES = {
@@ -102,6 +108,35 @@ CASES = {
     "failure_threshold=1: the first failure counts": Case(
         GATE, {"db": "ok network"}, Status.DEGRADED, ["db"], thresholds=(1, 1)
     ),
+    "gate, auth with scope shared (rotation in progress) at threshold: degraded": Case(
+        GATE, {"secret": "ok", "db": "ok auth/shared auth/shared auth/shared"}, Status.DEGRADED, ["db"]
+    ),
+    "gate, auth with scope shared while starting: starting, not not_ready": Case(
+        GATE, {"db": "auth/shared auth/shared auth/shared"}, Status.STARTING, ["db"]
+    ),
+    "gate, backend network failure (scope task) at threshold: not_ready": Case(
+        GATE, {"db": "ok", "app": "ok network/task network/task network/task"}, Status.NOT_READY, ["app"]
+    ),
+    "gate, backend refused below threshold: still ready": Case(
+        GATE, {"db": "ok", "app": "ok network/task network/task"}, Status.READY
+    ),
+    "gate, backend never answered: starting": Case(GATE, {"db": "ok", "app": ""}, Status.STARTING),
+    "gate, password drift (auth, task) next to a shared throttle: not_ready": Case(
+        GATE, {"a": "ok throttled throttled throttled", "b": "ok auth auth auth"}, Status.NOT_READY, ["a", "b"]
+    ),
+    "optional target failing auth at threshold: degraded, never 503": Case(
+        GATE, {"db": "ok", "replica": "ok auth auth auth"}, Status.DEGRADED, ["replica"], optional=("replica",)
+    ),
+    "strict, optional target failing: degraded, never 503": Case(
+        STRICT,
+        {"db": "ok", "replica": "ok network network network"},
+        Status.DEGRADED,
+        ["replica"],
+        optional=("replica",),
+    ),
+    "optional target that never passed does not hold up starting": Case(
+        GATE, {"db": "ok", "replica": "network"}, Status.READY, optional=("replica",)
+    ),
     "draining wins over ready": Case(GATE, {"db": "ok"}, Status.DRAINING, draining=True),
     "draining wins over not_ready": Case(STRICT, {"db": "auth auth auth"}, Status.DRAINING, ["db"], draining=True),
     "draining wins over starting": Case(GATE, {"db": ""}, Status.DRAINING, draining=True),
@@ -112,17 +147,19 @@ CASES = {
 def test_policy(case: Case) -> None:
     """Each history maps to the documented status, HTTP verdict and failing list."""
     ft, st = case.thresholds
-    standings = [replay(probe, runs, ft, st) for probe, runs in case.runs.items()]
+    standings = [replay(probe, runs, ft, st, probe not in case.optional) for probe, runs in case.runs.items()]
     verdict = decide(standings, case.policy, draining=case.draining)
     assert verdict.status is case.status
     assert verdict.http_ok is (case.status in {Status.READY, Status.DEGRADED})
     assert [f.probe for f in verdict.failing] == case.failing
 
 
-def test_failing_entries_carry_probe_target_and_reason() -> None:
-    """The failing list names probe, target and the latest failure's reason."""
+def test_failing_entries_carry_probe_target_reason_and_scope() -> None:
+    """The failing list names probe, target, the latest failure's reason and its scope."""
     verdict = decide([replay("db", "ok tls tls tls")], GATE)
-    assert [f.as_dict() for f in verdict.failing] == [{"probe": "db", "target": "writer", "reason": "tls"}]
+    assert [f.as_dict() for f in verdict.failing] == [
+        {"probe": "db", "target": "writer", "reason": "tls", "scope": "shared"}
+    ]
 
 
 @pytest.mark.parametrize(

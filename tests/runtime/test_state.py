@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from agent.config.models import ReadinessPolicy
+from pydantic import SecretStr
+
+from agent.config.dsn import Engine, SslMode
+from agent.config.models import ReadinessPolicy, TargetConfig
 from agent.runtime.readiness import Status
 from agent.runtime.state import DURATION_BUCKETS, AgentState
 from agent.shared.reasons import Reason
@@ -148,6 +151,30 @@ def test_expiry_without_zone_is_utc_and_garbage_is_ignored() -> None:
     state.record(passed("credentials", "aws", details={"expires_at": "next tuesday", "provider": "env"}))
     aws = state.snapshot().aws
     assert aws is not None and aws.expires_at is None and aws.provider == "env"
+
+
+def test_optional_targets_never_make_the_state_503() -> None:
+    """A `critical: false` target's failures show in the failing list but leave /ready 200 (degraded)."""
+    replica = TargetConfig(
+        name="replica",
+        engine=Engine.POSTGRESQL,
+        host="h",
+        port=5432,
+        database="d",
+        user="u",
+        sslmode=SslMode.PREFER,
+        password=SecretStr("pw"),
+        dsn="postgresql://u@h:5432/d",
+        critical=False,
+    )
+    state = AgentState(make_config(targets=(replica,), failure_threshold=1), [("db", "writer"), ("db", "replica")])
+    state.record(passed())
+    assert state.snapshot().status is Status.READY  # the optional target has not run yet: not waited for
+    state.record(failed(target="replica", reason=Reason.AUTH))
+    snapshot = state.snapshot()
+    assert (snapshot.status, snapshot.http_ok) == (Status.DEGRADED, True)
+    assert [(f.target, f.reason, f.scope) for f in snapshot.failing] == [("replica", "auth", "task")]
+    assert not view(state, target="replica").critical and view(state).critical
 
 
 def test_stalled_after_missed_heartbeats() -> None:

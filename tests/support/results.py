@@ -14,8 +14,8 @@ PAIRS = [("credentials", "aws"), ("db", "writer")]
 
 
 def make_config(**overrides: Any) -> AgentConfig:
-    """An AgentConfig without targets: the state only needs the policy fields."""
-    return AgentConfig(targets=(), **overrides)
+    """An AgentConfig without targets unless given: the state only needs the policy fields."""
+    return AgentConfig(**{"targets": (), **overrides})
 
 
 def passed(

@@ -266,7 +266,8 @@ CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
 def template() -> dict[str, Any]:
-    return yaml.load((ECS / "cloudformation.yaml").read_text(), Loader=CfnLoader)  # a SafeLoader subclass
+    loaded: dict[str, Any] = yaml.load((ECS / "cloudformation.yaml").read_text(), Loader=CfnLoader)  # a SafeLoader
+    return loaded
 
 
 def camel(value: Any) -> Any:

@@ -3,6 +3,7 @@ cross-checked against each other and against the agent itself (ports, paths, nam
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -188,6 +189,12 @@ def test_agent_container_matches_the_image_and_the_agents_defaults() -> None:
     assert backend["dependsOn"] == [{"containerName": AGENT, "condition": "HEALTHY"}]
     for container in (agent, backend):
         assert container["logConfiguration"]["logDriver"] == "awslogs"
+
+
+def test_agent_image_tag_is_the_package_version() -> None:
+    """The example task definition deploys this release: its image tag moves with pyproject's `version`."""
+    image = containers()[AGENT]["image"]
+    assert image.rsplit(":", 1)[1] == importlib.metadata.version("ecs-health-agent"), image
 
 
 def test_container_health_check_is_within_ecs_limits_and_fits_the_command() -> None:

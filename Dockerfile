@@ -15,8 +15,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# pyproject.toml names README.md as the package's readme: the wheel build needs it.
-COPY pyproject.toml README.md ./
+# pyproject.toml names README.md as the package's readme and LICENSE as its license file: the wheel build needs both.
+COPY pyproject.toml README.md LICENSE ./
 COPY agent ./agent
 # Every runtime dependency (aiohttp, aiobotocore, asyncpg, aiomysql, ...) ships manylinux wheels for CPython 3.11 on
 # x86_64 and arm64, so nothing is compiled here. The `sandbox` extra (moto) is deliberately not installed.

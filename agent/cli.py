@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="ecs-health-agent",
         description="Proves an ECS task can reach its database; says why when it cannot.",
     )
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the sidecar: probes in the background, /ready /metrics (default)")
     check = commands.add_parser("check", help="run every check once and print the diagnosis")
@@ -70,6 +71,29 @@ def _parser() -> argparse.ArgumentParser:
         " does, else a throwaway cluster)",
     )
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: prints `ecs-health-agent X.Y.Z` to stdout and exits 0, as argparse's "version" action does.
+
+    argparse's own action needs the string when the parser is built, for every command; reading it here, only when
+    asked, keeps package metadata off the `healthcheck` command's path (see agent/__init__.py).
+    """
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from agent import __version__
+
+        print(f"{parser.prog} {__version__}")
+        parser.exit()
 
 
 def _load(path: Path | None) -> AgentConfig | None:

@@ -26,12 +26,14 @@ async def check(env: dict[str, str]) -> tuple[int, dict[str, Any], str]:
     """Run `check --json` off the event loop: the loopback stand-ins the agent talks to live on it."""
     proc = await asyncio.to_thread(run_agent, "check", "--json", env={**TIMEOUT, **env})
     assert "Traceback" not in proc.stderr, proc.stderr
-    return proc.returncode, json.loads(proc.stdout), proc.stderr
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return proc.returncode, report, proc.stderr
 
 
 def only(report: dict[str, Any], probe: str) -> dict[str, Any]:
-    (found,) = [p for p in report["probes"] if p["probe"] == probe]
-    return found
+    found: list[dict[str, Any]] = [p for p in report["probes"] if p["probe"] == probe]
+    (one,) = found
+    return one
 
 
 async def test_postgres_password_login_passes(pg_server: Server, pg_admin: PgAdmin) -> None:

@@ -3,6 +3,7 @@ cross-checked against each other and against the agent itself (ports, paths, nam
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -190,6 +191,12 @@ def test_agent_container_matches_the_image_and_the_agents_defaults() -> None:
         assert container["logConfiguration"]["logDriver"] == "awslogs"
 
 
+def test_agent_image_tag_is_the_package_version() -> None:
+    """The example task definition deploys this release: its image tag moves with pyproject's `version`."""
+    image = containers()[AGENT]["image"]
+    assert image.rsplit(":", 1)[1] == importlib.metadata.version("ecs-health-agent"), image
+
+
 def test_container_health_check_is_within_ecs_limits_and_fits_the_command() -> None:
     check = containers()[AGENT]["healthCheck"]
     assert 5 <= check["interval"] <= 300 and 1 <= check["retries"] <= 10 and 0 <= check["startPeriod"] <= 300
@@ -266,7 +273,8 @@ CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
 def template() -> dict[str, Any]:
-    return yaml.load((ECS / "cloudformation.yaml").read_text(), Loader=CfnLoader)  # a SafeLoader subclass
+    loaded: dict[str, Any] = yaml.load((ECS / "cloudformation.yaml").read_text(), Loader=CfnLoader)  # a SafeLoader
+    return loaded
 
 
 def camel(value: Any) -> Any:

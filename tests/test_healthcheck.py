@@ -94,3 +94,14 @@ def test_import_stays_light() -> None:
     )
     assert "agent.healthcheck" in modules
     assert not {m for m in modules if m.split(".")[0] in {"aiohttp", "pydantic", "prometheus_client", "yaml"}}
+
+
+def test_command_reads_no_package_metadata(closed_port: int) -> None:
+    """The whole `healthcheck` command (parser with --version included) runs without importing importlib.metadata."""
+    code = (
+        "import sys; from agent.cli import main; "
+        f"code = main(['healthcheck', '--port', '{closed_port}']); "
+        "print(code, 'importlib.metadata' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == ["1", "False"]  # 1: nothing listens on the port

@@ -25,7 +25,8 @@ URL = "http://127.0.0.1:9/v2/credentials/task"
 
 def client_error(code: str, status: int = 400, message: str = "m", operation: str = "GetSecretValue") -> Exception:
     response = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
-    return bx.ClientError(response, operation)  # type: ignore[arg-type]
+    error: Exception = bx.ClientError(response, operation)
+    return error
 
 
 def linked(*excs: BaseException) -> BaseException:
@@ -57,7 +58,8 @@ def retrieval(*causes: BaseException) -> BaseException:
 
 def status_error(status: int) -> BaseException:
     text = f"Received non 200 response {status} from container metadata: boom"
-    return bx.MetadataRetrievalError(error_msg=text)
+    error: BaseException = bx.MetadataRetrievalError(error_msg=text)
+    return error
 
 
 @pytest.mark.parametrize("code", sorted(AUTH_CODES))

@@ -230,7 +230,7 @@ def test_secret_without_region(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_bad_scalar_names_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str) -> None:
-    text = problems(monkeypatch, AGENT_DB_DSN="postgresql://a@h/d", AGENT_DB_PASSWORD=PASSWORD, **{name: value})
+    text = problems(monkeypatch, None, AGENT_DB_DSN="postgresql://a@h/d", AGENT_DB_PASSWORD=PASSWORD, **{name: value})
     assert expected in text
 
 

@@ -38,7 +38,7 @@ FIELD = re.compile(r"^(?:(AGENT_[A-Z_]+)|--config \S.*?|(?:database|logging)(?:\
 EXAMPLES = int(os.environ.get("EHA_FUZZ_EXAMPLES") or (3000 if os.environ.get(slow.ENV) == "1" else 300))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
-text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
+text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40)
 number = st.one_of(
     st.integers(-(10**6), 10**6).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(str),

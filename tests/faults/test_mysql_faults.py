@@ -134,15 +134,17 @@ async def test_kept_connection_killed_is_absorbed(world: MyWorld) -> None:
 
 async def test_user_connection_limit_reached_is_server_degraded(world: MyWorld) -> None:
     """Other sessions of the same user hold its MAX_USER_CONNECTIONS: a resource limit, not bad credentials."""
+    proxy = world.proxy
+    assert proxy is not None  # the module's `world` always goes through the fault proxy
 
     async def inject() -> None:
-        world.proxy.set(Fault.REFUSE)  # the agent's kept session is cut; its slot goes to a filler
+        proxy.set(Fault.REFUSE)  # the agent's kept session is cut; its slot goes to a filler
         for _ in range(30):
             if not await world.control.thread_ids(world.user):
                 break
             await asyncio.sleep(0.1)
         assert await world.control.fill(world.user, world.password) == USER_LIMIT
-        world.proxy.set(Fault.PASS)
+        proxy.set(Fault.PASS)
 
     try:
         await run_fault(

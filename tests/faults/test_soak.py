@@ -197,7 +197,7 @@ def fault_cycle(pg: FaultProxy, my: FaultProxy, endpoint: CredentialsEndpoint, f
 
 async def run_counts(agent: LiveAgent) -> tuple[int, dict[str, int]]:
     """Probe runs that took time (the duration histogram), and failed runs per probe:target."""
-    runs, failed = 0, {}
+    runs, failed = 0, dict[str, int]()
     for line in (await agent.metrics()).splitlines():
         value = float(line.rsplit(" ", 1)[-1]) if line and not line.startswith("#") else 0.0
         if line.startswith("health_agent_probe_duration_seconds_count"):

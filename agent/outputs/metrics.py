@@ -133,4 +133,11 @@ def _cost_metrics(counters: CallCounters) -> Iterator[Metric]:
     )
     for (service, operation, outcome), count in sorted(counters.aws_calls.items()):
         calls.add_metric([service, operation, outcome], count)
-    yield from (connections, calls)
+    attempts = CounterMetricFamily(
+        f"{PREFIX}db_login_attempts",
+        "Database login attempts, by outcome: success, or the failure's reason (auth, throttled, network, ...).",
+        labels=["target", "outcome"],
+    )
+    for (target, outcome), count in sorted(counters.db_login_attempts.items()):
+        attempts.add_metric([target, outcome], count)
+    yield from (connections, calls, attempts)

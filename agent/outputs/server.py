@@ -141,6 +141,8 @@ def _probe_entry(view: ProbeView, full: bool) -> dict[str, object]:
         "last_run": _iso(last.finished_at if last else None),
         "last_duration_ms": round(last.duration_ms, 1) if last else None,
     }
+    if last is not None and not last.ok and "login_backoff_seconds" in last.details:
+        entry["login_backoff_seconds"] = float(last.details["login_backoff_seconds"])
     if full:
         entry["message"] = last.message if last else ""
         entry["hint"] = last.hint if last else ""

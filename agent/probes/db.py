@@ -1,8 +1,9 @@
 """The database probe: a real login with the task's password, secret or IAM token, then SELECT 1.
 
-The drivers live beside it (pg.py, mysql.py), each with its own error table; only the engine's driver is
+The drivers live in drivers/ (pg.py, mysql.py), each with its own error table; only the engine's driver is
 imported. In continuous mode one connection is kept and pinged, and a fresh login proves the credentials
-again every `reauth_seconds`.
+again every `reauth_seconds`. A kept connection the server closes is noticed through the driver's close
+event, at once; logins are paced (agent.probes.pacing) so a fleet never storms the database.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from agent.config.models import TargetConfig
 from agent.probes.base import Details, Login, TargetState, now
 from agent.probes.drivers.base import Connection, client_ssl_context, load_driver
 from agent.probes.drivers.hints import COMMON_HINTS
+from agent.probes.pacing import LoginPacing
 from agent.shared.counters import COUNTERS
 from agent.shared.hints import pick, render
 from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope, describe
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _TIMEOUT_HINTS = (("DNS", "dns"), ("TCP connect", "timeout"), ("refetching", "db:timeout:secret"))
 _CONNECTED = "db:timeout:connected"  # TCP was up, so not a security group
+REACHABILITY_TIMEOUT = 1.0  # seconds for the TCP-only look while a re-login waits
 
 
 @dataclass(slots=True)
@@ -39,6 +42,7 @@ class _Kept:
     conn: Connection
     opened_at: float
     details: dict[str, str]
+    lost: bool = False  # the server closed it (the driver's close event): never used again
 
 
 class DatabaseProbe:
@@ -56,6 +60,8 @@ class DatabaseProbe:
         keep_connection: bool = False,
         reauth_seconds: float | None = None,
         refresh_secret: Callable[[], Awaitable[None]] | None = None,
+        pacing: LoginPacing | None = None,
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         self.target = target.name
         self.config = target
@@ -73,6 +79,12 @@ class DatabaseProbe:
         self._kept: _Kept | None = None
         self._deadline = 0.0
         self._refetched = False
+        self._pacing = pacing  # None (`check`): log in every run
+        self._on_lost = on_lost  # wakes the scheduler when the server closes the kept connection
+        self._rejections = 0  # rejected or throttled logins in a row
+        self._login_not_before = 0.0  # monotonic: no login before this (backoff, or the re-login spread)
+        self._lost_at: float | None = None  # monotonic: when the kept connection was lost, until the next login
+        self._last_failure: Failure | None = None
 
     async def run(self) -> Details:
         """Ping the kept connection, or log in anew and run SELECT 1; raise on failure."""
@@ -80,8 +92,19 @@ class DatabaseProbe:
         self._refetched = False
         if self._kept is not None and (details := await self._reuse(self._kept)) is not None:
             return details
-        conn, login = await self._login()
+        await self._paced()
+        try:
+            conn, login = await self._login()
+        except BaseException as exc:
+            self._login_failed(exc)
+            raise
+        self._rejections, self._lost_at = 0, None
         return await self._check(conn, login)
+
+    @property
+    def login_backoff_seconds(self) -> float:
+        """Seconds until the next login may be tried (0: at the next run); shown in /status."""
+        return max(0.0, self._login_not_before - now())
 
     async def close(self) -> None:
         """Close the kept connection, if any (on shutdown)."""
@@ -94,7 +117,7 @@ class DatabaseProbe:
         failure = self._driver.classify(exc)
         if failure is None:
             return None
-        return Failure(failure.reason, failure.code, f"{failure.message} (during {self.step})")
+        return Failure(failure.reason, failure.code, f"{failure.message} (during {self.step})", failure.scope)
 
     def hint(self, failure: Failure) -> str:
         """The next step for this failure, with this target's host, port, user and region filled in."""
@@ -118,6 +141,9 @@ class DatabaseProbe:
     # -- one run ------------------------------------------------------------------------------------------
 
     async def _reuse(self, kept: _Kept) -> Details | None:
+        if kept.lost:
+            self._lose(kept, "the server closed the kept connection")
+            return None
         if self.reauth_seconds is not None and now() - kept.opened_at >= self.reauth_seconds:
             # Close first: a user limited to one connection could otherwise never log in again.
             self.step = "closing the connection that is due for a fresh login"
@@ -132,12 +158,71 @@ class DatabaseProbe:
                 await kept.conn.ping()
             healthy = True
         except self._ping_errors as exc:
-            log.info("db %s: kept connection failed (%s); logging in again", self.target, describe(exc))
+            self._lose(kept, f"SELECT 1 on the kept connection failed ({describe(exc)})")
         finally:
             if not healthy:  # broken, hung, or cancelled mid-query: it is never used again
                 self._kept = None
                 kept.conn.terminate()
         return {**kept.details, "connection": "kept"} if healthy else None
+
+    def _lose(self, kept: _Kept, why: str) -> None:
+        """Drop a kept connection the server closed or that stopped answering; pace the re-login."""
+        self._kept = None
+        kept.conn.terminate()
+        self._lost_at = now()
+        delay = self._pacing.after_lost_connection() if self._pacing else 0.0
+        self._login_not_before = max(self._login_not_before, self._lost_at + delay)
+        log.info("db %s: %s; logging in again in %.1fs", self.target, why, delay)
+
+    def _closed_by_server(self) -> None:
+        """The driver's close event for the kept connection: mark it lost and have the probe run now."""
+        if self._kept is not None:
+            self._kept.lost = True
+            if self._on_lost is not None:
+                self._on_lost()
+
+    # -- pacing -------------------------------------------------------------------------------------------
+
+    async def _paced(self) -> None:
+        """Raise instead of logging in while the backoff or the re-login spread says wait."""
+        wait = self.login_backoff_seconds
+        if wait <= 0:
+            return
+        details = {"login_backoff_seconds": f"{wait:.1f}", "rejected_logins": str(self._rejections)}
+        if self._lost_at is not None:
+            message = await self._lost_message(wait)
+            raise ProbeFailure(Reason.NETWORK, "db:connection_lost", message, details=details)
+        last = self._last_failure or Failure(Reason.UNKNOWN, "db:backoff", "earlier logins failed")
+        note = f"no login tried: backing off {wait:.0f}s more after {self._rejections} rejected logins in a row"
+        raise ProbeFailure(last.reason, last.code, f"{last.message}; {note}", last.scope, details)
+
+    async def _lost_message(self, wait: float) -> str:
+        """Why there is no connection now, and whether the server takes TCP connections again (no login)."""
+        host, port = self.config.host, self.config.port
+        age = now() - (self._lost_at or now())
+        self.step = f"TCP connect to {host}:{port} (reachability only, no login)"
+        try:  # a short look: the run must still fit its timeout
+            async with asyncio.timeout(min(REACHABILITY_TIMEOUT, self.timeout / 2)):
+                _, writer = await asyncio.open_connection(host, port)
+            writer.close()
+            reachable = f"{host}:{port} accepts TCP connections again"
+        except (OSError, TimeoutError) as exc:
+            reachable = f"{host}:{port} does not accept TCP connections yet ({describe(exc)})"
+        return (
+            f"the connection to {host}:{port} was lost {age:.1f}s ago; logging in again in {wait:.1f}s"
+            f" (AGENT_DB_RELOGIN_SPREAD_SECONDS spreads a fleet's logins); {reachable}"
+        )
+
+    def _login_failed(self, exc: BaseException) -> None:
+        """Remember the failure; back off after rejected or throttled logins beyond the threshold."""
+        self._lost_at = None
+        failure = exc.failure if isinstance(exc, ProbeFailure) else self._driver.classify(exc)
+        if failure is None or self._pacing is None:
+            return
+        self._last_failure = failure
+        if failure.reason in (Reason.AUTH, Reason.THROTTLED):
+            self._rejections += 1
+            self._login_not_before = now() + self._pacing.after_rejections(self._rejections)
 
     async def _login(self) -> tuple[Connection, Login]:
         login = self._choose_login()
@@ -171,6 +256,7 @@ class DatabaseProbe:
                 details["iam_grant"] = "unknown" if granted is None else ("yes" if granted else "no")
             if self.keep_connection:
                 self._kept, kept = _Kept(conn, now(), details), True
+                conn.on_close(self._closed_by_server)
         finally:
             if not kept:
                 await conn.close()
@@ -281,7 +367,12 @@ class DatabaseProbe:
         connecting = self._driver.connect(
             self.config, login, context=self._context, connect_timeout=remaining + 1, on_step=self._set_step
         )  # the driver's own timer is a backstop; ours (in _bounded) fires first and names the step
-        conn = await self._bounded(connecting)
+        try:
+            conn = await self._bounded(connecting)
+        except BaseException as exc:
+            COUNTERS.db_login_attempt(self.target, self._outcome(exc))
+            raise
+        COUNTERS.db_login_attempt(self.target, "success")
         COUNTERS.db_connection_opened(self.target)
         if self.config.sslmode.required and conn.tls is None:
             self.step = "TLS"
@@ -308,6 +399,12 @@ class DatabaseProbe:
 
     def _set_step(self, step: str) -> None:
         self.step = step
+
+    def _outcome(self, exc: BaseException) -> str:
+        """A failed login attempt's outcome for the attempts counter: the failure's reason."""
+        if isinstance(exc, asyncio.CancelledError):  # the probe's timeout cancelled the login
+            return Reason.TIMEOUT.value
+        return (self._reason(exc) or Reason.UNKNOWN).value
 
     def _reason(self, exc: BaseException) -> Reason | None:
         if isinstance(exc, ProbeFailure):

@@ -26,7 +26,7 @@ async def run_probe(probe: Probe, timeout: float) -> ProbeResult:
         failure = classify(probe, exc)
     else:
         return _result(probe, started, None, details)
-    return _result(probe, started, failure, {})
+    return _result(probe, started, failure, failure.details)
 
 
 def classify(probe: Probe, exc: BaseException) -> Failure:
@@ -39,7 +39,7 @@ def classify(probe: Probe, exc: BaseException) -> Failure:
         except Exception as table_error:  # noqa: BLE001 - a broken table must not take the agent down
             log.error("classifying %s failed: %s", probe.name, describe(table_error))
             failure = _unknown(probe, exc)
-    return Failure(failure.reason, failure.code, truncate(redact(failure.message)), failure.scope)
+    return Failure(failure.reason, failure.code, truncate(redact(failure.message)), failure.scope, failure.details)
 
 
 def _timed_out(probe: Probe, exc: TimeoutError, timeout: float, ours: bool) -> Failure:
@@ -54,8 +54,8 @@ def _unknown(probe: Probe, exc: BaseException) -> Failure:
 
 def _result(probe: Probe, started: float, failure: Failure | None, details: Details) -> ProbeResult:
     duration_ms = (now() - started) * 1000
+    safe = {k: redact(str(v)) for k, v in details.items()}
     if failure is None:
-        safe = {k: redact(str(v)) for k, v in details.items()}
         return ProbeResult(probe.name, probe.target, True, None, "ok", "", "", duration_ms, details=safe)
     try:
         hint = redact(probe.hint(failure))
@@ -71,6 +71,7 @@ def _result(probe: Probe, started: float, failure: Failure | None, details: Deta
         failure.message,
         hint,
         duration_ms,
+        details=safe,
         scope=scope_of(probe, failure),
     )
 

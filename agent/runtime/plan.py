@@ -107,9 +107,9 @@ def _target_probes(
         regenerate = TOKEN_REGENERATE_SECONDS if serve else None
         planned.append(PlannedProbe(TokenProbe(target, state, aws, regenerate_after_seconds=regenerate), credentials))
         db_needs = (probe_key("token", target.name),)
-    planned.append(
-        PlannedProbe(_db_probe(config, target, state, refresh_secret, serve), db_needs, _material(target, state))
-    )
+    wake = asyncio.Event() if serve else None
+    db = _db_probe(config, target, state, refresh_secret, wake)
+    planned.append(PlannedProbe(db, db_needs, _material(target, state), wake))
     return planned
 
 
@@ -118,10 +118,19 @@ def _db_probe(
     target: TargetConfig,
     state: TargetState,
     refresh_secret: Callable[[], Awaitable[None]] | None,
-    serve: bool,
+    wake: asyncio.Event | None,
 ) -> Probe:
+    """`wake` is given in serve mode only: a kept connection, paced logins, and the close event wakes the loop."""
     from agent.probes.db import DatabaseProbe
+    from agent.probes.pacing import LoginPacing
 
+    serve = wake is not None
+    pacing = LoginPacing(
+        interval_seconds=config.interval_seconds,
+        failure_threshold=config.failure_threshold,
+        cap_seconds=config.db_reauth_seconds,
+        relogin_spread_seconds=config.db_relogin_spread_seconds,
+    )
     return DatabaseProbe(
         target,
         state,
@@ -129,6 +138,8 @@ def _db_probe(
         keep_connection=serve,
         reauth_seconds=config.db_reauth_seconds if serve else None,
         refresh_secret=refresh_secret,
+        pacing=pacing if serve else None,
+        on_lost=wake.set if wake is not None else None,
     )
 
 

@@ -12,6 +12,7 @@ class CallCounters:
 
     aws_calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (service, operation, outcome)
     db_connections_opened: Counter[str] = field(default_factory=Counter)  # by target
+    db_login_attempts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (target, outcome)
 
     def aws_call(self, service: str, operation: str, outcome: str) -> None:
         """Count one AWS API call; outcome is "success" or the failure's reason."""
@@ -20,6 +21,10 @@ class CallCounters:
     def db_connection_opened(self, target: str) -> None:
         """Count one new database connection (a full login)."""
         self.db_connections_opened[target] += 1
+
+    def db_login_attempt(self, target: str, outcome: str) -> None:
+        """Count one login attempt; outcome is "success" or the failure's reason (auth, throttled, ...)."""
+        self.db_login_attempts[(target, outcome)] += 1
 
 
 COUNTERS = CallCounters()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -51,14 +52,22 @@ class Failure:
     code: str
     message: str
     scope: Scope | None = None  # None: the probe's scope, else default_scope(reason)
+    details: Mapping[str, str] = field(default_factory=dict)  # non-secret facts, e.g. the login backoff
 
 
 class ProbeFailure(Exception):
     """Raised by a probe that has itself recognised what is wrong; the edge records it as is."""
 
-    def __init__(self, reason: Reason, code: str, message: str, scope: Scope | None = None) -> None:
+    def __init__(
+        self,
+        reason: Reason,
+        code: str,
+        message: str,
+        scope: Scope | None = None,
+        details: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
-        self.failure = Failure(reason, code, message, scope)
+        self.failure = Failure(reason, code, message, scope, details or {})
 
 
 def describe(exc: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
 
@@ -13,9 +14,10 @@ from agent.config.dsn import Engine, SslMode
 from agent.config.models import TargetConfig
 from agent.probes.base import ProbeResult, TargetState
 from agent.probes.db import DatabaseProbe
+from agent.probes.pacing import LoginPacing
 from agent.probes.runner import run_probe
 from agent.shared.counters import COUNTERS
-from agent.shared.reasons import Reason
+from agent.shared.reasons import Reason, Scope
 from tests.support.databases import MySqlAdmin, Server, assert_no_secret, random_password, target_for
 
 TIMEOUT = 3.0
@@ -257,3 +259,43 @@ async def test_failing_runs_never_leave_sessions_behind(mysql_admin: MySqlAdmin)
         assert not (await check(tls)).ok
         assert not (await check(drift, TargetState(secret_password=SecretStr(password)))).ok
     assert await mysql_admin.settle(user, 0) == []
+
+
+async def test_a_kept_connection_the_server_kills_is_noticed_at_once_and_the_relogin_is_spread(
+    mysql_admin: MySqlAdmin,
+) -> None:
+    """KILL fires the close event within 1 s (aiomysql has none: the transport's connection_lost); the next run
+    fails db:connection_lost without a login, and logs in once the spread delay passed."""
+    user, password = await new_user(mysql_admin)
+    target = target_for(mysql_admin.server, user, password=SecretStr(password))
+    lost = asyncio.Event()
+    pacing = LoginPacing(0.1, 2, 30.0, 0.6, rng=random.Random(0))  # first draw: 0.844 x 0.6 s
+    probe = DatabaseProbe(target, TargetState(), timeout=TIMEOUT, keep_connection=True, pacing=pacing, on_lost=lost.set)
+    try:
+        assert (await run_probe(probe, TIMEOUT)).ok
+        [thread_id] = await mysql_admin.thread_ids(user)
+        killed = time.monotonic()
+        await mysql_admin.kill(thread_id)
+        await asyncio.wait_for(lost.wait(), 1.0)
+        assert time.monotonic() - killed < 1.0
+        result = await run_probe(probe, TIMEOUT)
+        assert (result.reason, result.code, result.scope) == (Reason.NETWORK, "db:connection_lost", Scope.SHARED)
+        assert opened(target) == 1
+        await asyncio.sleep(0.6)
+        result = await run_probe(probe, TIMEOUT)
+        assert result.ok and result.details["connection"] == "new", result.message
+    finally:
+        await probe.close()
+    assert await mysql_admin.settle(user, 0) == []
+
+
+async def test_closing_the_kept_connection_ourselves_is_not_a_lost_connection(mysql_admin: MySqlAdmin) -> None:
+    """Our own close (shutdown, a due fresh login) must not fire the close event."""
+    user, password = await new_user(mysql_admin)
+    target = target_for(mysql_admin.server, user, password=SecretStr(password))
+    lost = asyncio.Event()
+    probe = DatabaseProbe(target, TargetState(), timeout=TIMEOUT, keep_connection=True, on_lost=lost.set)
+    assert (await run_probe(probe, TIMEOUT)).ok
+    await probe.close()
+    await asyncio.sleep(0.2)
+    assert not lost.is_set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
 
@@ -13,10 +14,11 @@ from agent.config.dsn import Engine, SslMode
 from agent.config.models import TargetConfig
 from agent.probes.base import ProbeResult, TargetState
 from agent.probes.db import DatabaseProbe
+from agent.probes.pacing import LoginPacing
 from agent.probes.runner import run_probe
 from agent.sandbox.postgres import PostgresSandbox
 from agent.shared.counters import COUNTERS
-from agent.shared.reasons import Reason
+from agent.shared.reasons import Reason, Scope
 from tests.support.databases import PgAdmin, Server, assert_no_secret, random_password, target_for
 
 TIMEOUT = 3.0
@@ -376,3 +378,90 @@ async def test_server_restart_breaks_the_kept_connection_and_the_next_run_logs_i
             assert result.details["connection"] == "new" and opened(target) == 2
         finally:
             await probe.close()
+
+
+def pacing(spread: float, threshold: int = 2, interval: float = 0.1, cap: float = 30.0) -> LoginPacing:
+    """Login pacing with a seeded generator: its first draw is 0.844 of the range (0.844 x spread)."""
+    return LoginPacing(interval, threshold, cap, spread, rng=random.Random(0))
+
+
+def attempts(target: TargetConfig) -> dict[str, int]:
+    """Login attempts so far by outcome, from the agent's own counter."""
+    return {o: n for (t, o), n in COUNTERS.db_login_attempts.items() if t == target.name}
+
+
+async def test_a_kept_connection_the_server_ends_is_noticed_at_once_and_the_relogin_is_spread(
+    pg_admin: PgAdmin,
+) -> None:
+    """pg_terminate_backend fires the close event within 1 s; the next run fails without a login
+    (db:connection_lost, shared, with the wait and TCP reachability), and logs in once the spread delay passed."""
+    user, password = await user_with_password(pg_admin)
+    target = target_for(pg_admin.server, user, password=SecretStr(password), database="postgres")
+    lost = asyncio.Event()
+    probe = DatabaseProbe(
+        target, TargetState(), timeout=TIMEOUT, keep_connection=True, pacing=pacing(0.6), on_lost=lost.set
+    )
+    try:
+        assert (await run_probe(probe, TIMEOUT)).ok
+        [pid] = await pg_admin.pids(user)
+        ended = time.monotonic()
+        await pg_admin.terminate(pid)
+        await asyncio.wait_for(lost.wait(), 1.0)
+        assert time.monotonic() - ended < 1.0
+        result = await run_probe(probe, TIMEOUT)
+        assert (result.ok, result.reason, result.code, result.scope) == (
+            False,
+            Reason.NETWORK,
+            "db:connection_lost",
+            Scope.SHARED,
+        )
+        assert "accepts TCP connections again" in result.message
+        assert 0.3 < float(result.details["login_backoff_seconds"]) <= 0.6 * 0.844
+        assert (opened(target), attempts(target)) == (1, {"success": 1})  # no login yet
+        await asyncio.sleep(0.6)
+        result = await run_probe(probe, TIMEOUT)
+        assert result.ok and result.details["connection"] == "new", result.message
+        assert opened(target) == 2
+    finally:
+        await probe.close()
+
+
+async def test_rejected_logins_back_off_after_the_threshold_without_logging_in(pg_admin: PgAdmin) -> None:
+    """Past the threshold a rejected login is not retried every run: the failure is repeated (same code and
+    scope, with the backoff) until the jittered delay passes; a passing login resets the count."""
+    user, _ = await user_with_password(pg_admin)
+    wrong_password = random_password()
+    wrong = target_for(pg_admin.server, user, password=SecretStr(wrong_password), database="postgres")
+    probe = DatabaseProbe(
+        wrong, TargetState(), timeout=TIMEOUT, keep_connection=True, pacing=pacing(30.0, threshold=2, interval=1.0)
+    )
+    first, second, third = [await run_probe(probe, TIMEOUT) for _ in range(3)]
+    assert [r.code for r in (first, second, third)] == ["pg:28P01"] * 3
+    assert attempts(wrong) == {"auth": 2}  # the third run is inside the backoff (0.844 x 2 s)
+    assert third.scope is Scope.TASK and "backing off" in third.message and "after 2 rejected logins" in third.message
+    assert 0 < float(third.details["login_backoff_seconds"]) <= 2.0
+    assert "backing off" not in second.message and "login_backoff_seconds" not in second.details
+    await asyncio.sleep(1.8)
+    assert (await run_probe(probe, TIMEOUT)).code == "pg:28P01"
+    assert attempts(wrong) == {"auth": 3}
+    await pg_admin.set_password(user, wrong_password)  # the task's password becomes the right one
+    await asyncio.sleep(probe.login_backoff_seconds + 0.05)
+    assert (await run_probe(probe, TIMEOUT)).ok
+    await pg_admin.set_password(user, random_password())
+    await asyncio.sleep(0.05)
+    await probe.close()  # the next run must log in again
+    rejected = await run_probe(probe, TIMEOUT)
+    assert rejected.code == "pg:28P01" and "backing off" not in rejected.message  # the count started again
+    assert attempts(wrong) == {"auth": 4, "success": 1}
+
+
+async def test_closing_the_kept_connection_ourselves_is_not_a_lost_connection(pg_admin: PgAdmin) -> None:
+    """Our own close (shutdown, a due fresh login) must not fire the close event."""
+    user, password = await user_with_password(pg_admin)
+    target = target_for(pg_admin.server, user, password=SecretStr(password), database="postgres")
+    lost = asyncio.Event()
+    probe = DatabaseProbe(target, TargetState(), timeout=TIMEOUT, keep_connection=True, on_lost=lost.set)
+    assert (await run_probe(probe, TIMEOUT)).ok
+    await probe.close()
+    await asyncio.sleep(0.2)
+    assert not lost.is_set()

@@ -23,6 +23,10 @@ class Connection(Protocol):
     async def close(self) -> None: ...
     def terminate(self) -> None: ...
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Have `callback` called when the server or the network closes the connection (not when we do)."""
+        ...
+
 
 class Driver(Protocol):
     """A driver module (pg, mysql): its connect function, error table and hints."""

@@ -125,6 +125,13 @@ class MySqlConnection:
         # aiomysql exposes no TLS accessor; the transport is what was really negotiated.
         ssl_object = raw._writer.transport.get_extra_info("ssl_object")
         self.tls: str | None = str(ssl_object.version()) if ssl_object is not None else None
+        self._watch: _CloseWatch | None = None
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """aiomysql has no close event: watch the transport's own (connection_lost) through a relay protocol."""
+        transport = self._raw._writer.transport
+        self._watch = _CloseWatch(transport.get_protocol(), callback)
+        transport.set_protocol(self._watch)
 
     async def ping(self) -> None:
         """Run SELECT 1."""
@@ -148,6 +155,7 @@ class MySqlConnection:
 
     async def close(self) -> None:
         """Say goodbye (COM_QUIT) within CLOSE_TIMEOUT; then, or if that fails or is cancelled, drop it."""
+        self._forget_watch()
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self._raw.ensure_closed()
@@ -158,7 +166,48 @@ class MySqlConnection:
 
     def terminate(self) -> None:
         """Drop the connection at once, without telling the server."""
+        self._forget_watch()
         self._raw.close()
+
+    def _forget_watch(self) -> None:
+        if self._watch is not None:
+            self._watch.callback = None  # our own close is not the server's
+
+
+class _CloseWatch(asyncio.Protocol):
+    """Relays every protocol event to aiomysql's own protocol, and says when the connection is lost."""
+
+    def __init__(self, inner: asyncio.Protocol, callback: Callable[[], None]) -> None:
+        self.inner = inner
+        self.callback: Callable[[], None] | None = callback
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        # The server closed its side (KILL, shutdown). StreamReaderProtocol keeps a plain socket half-open, so
+        # connection_lost would come only when aiomysql next writes: the EOF is the event.
+        keep_open = self.inner.eof_received()
+        self._fire()
+        return keep_open
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inner.connection_lost(exc)
+        self._fire()
+
+    def _fire(self) -> None:
+        callback, self.callback = self.callback, None  # once
+        if callback is not None:
+            callback()
 
 
 class _Connection(aiomysql.Connection):  # type: ignore[misc]  # aiomysql ships no type information

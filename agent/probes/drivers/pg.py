@@ -99,6 +99,16 @@ class PgConnection:
         self._raw = raw
         self.server_version: str = raw.get_settings().server_version
         self.tls = _tls_version(raw)
+        self._on_close: Callable[[], None] | None = None
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """asyncpg's termination listener: called once the connection ends, whoever ended it."""
+        self._on_close = callback
+        self._raw.add_termination_listener(self._terminated)
+
+    def _terminated(self, _raw: Any) -> None:
+        if self._on_close is not None:
+            self._on_close()
 
     async def ping(self) -> None:
         """Run SELECT 1."""
@@ -115,6 +125,7 @@ class PgConnection:
 
     async def close(self) -> None:
         """Close politely within CLOSE_TIMEOUT; otherwise, or if cancelled, drop the socket."""
+        self._on_close = None  # our own close is not the server's
         try:
             await self._raw.close(timeout=CLOSE_TIMEOUT)
         except _CLOSE_ERRORS:
@@ -124,6 +135,7 @@ class PgConnection:
 
     def terminate(self) -> None:
         """Drop the connection at once, without telling the server."""
+        self._on_close = None
         if not self._raw.is_closed():
             self._raw.terminate()
 

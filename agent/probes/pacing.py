@@ -1,0 +1,68 @@
+"""When the database probe may log in again: the brake that keeps a fleet of agents from a login storm.
+
+Two situations, each with its own delay (both pure functions, so bench/fleet.py models a fleet with the very
+code the agent runs):
+
+- **Rejected or throttled logins.** The first `failure_threshold` attempts stay at the scheduler's quick
+  confirmation cadence, so a wrong password is still confirmed fast. After that, each further attempt waits an
+  exponential backoff with full jitter, capped at AGENT_DB_REAUTH_SECONDS ("Exponential Backoff And Jitter",
+  AWS Architecture Blog, 2015: sleep = random_between(0, min(cap, base * 2 ** attempt))). While waiting, the
+  probe reports the last failure again without logging in.
+- **A kept connection lost** (restart, failover, terminate). Every agent of the fleet loses its connection in
+  the same second; each waits a delay drawn uniformly from [0, AGENT_DB_RELOGIN_SPREAD_SECONDS) before it logs
+  in again, so the logins arrive spread over that window.
+
+RDS allows about 200 new IAM-authenticated connections per second per DB instance ("IAM database
+authentication limitations", Amazon RDS User Guide). To keep a fleet of N tasks under a fraction f of that
+after a failover, the spread must be at least N / (f x 200) seconds: 25 s for 1,000 tasks at 20 % (the
+default), 250 s for 10,000 tasks.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+IAM_LOGINS_PER_SECOND = 200.0  # RDS's limit per DB instance (Amazon RDS User Guide, IAM auth limitations)
+DEFAULT_RELOGIN_SPREAD_SECONDS = 25.0  # 1,000 tasks at 20 % of IAM_LOGINS_PER_SECOND
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Seconds to wait before login attempt `attempt` (1 = the first one beyond the threshold): full jitter.
+
+    Uniform in [0, min(cap, base * 2 ** attempt)); `base` is the probe interval, `cap` AGENT_DB_REAUTH_SECONDS.
+    """
+    ceiling = min(cap, base * 2.0 ** min(attempt, 62))  # the exponent is bounded: 2**63 floats overflow nothing
+    return (rng or random).uniform(0.0, ceiling)
+
+
+def relogin_delay(spread: float, rng: random.Random | None = None) -> float:
+    """Seconds to wait before logging in again after a kept connection was lost: uniform in [0, spread)."""
+    return (rng or random).uniform(0.0, spread) if spread > 0 else 0.0
+
+
+def spread_for(tasks: int, share: float = 0.2, limit: float = IAM_LOGINS_PER_SECOND) -> float:
+    """The AGENT_DB_RELOGIN_SPREAD_SECONDS that keeps `tasks` re-logins under `share` of `limit` per second."""
+    return tasks / (share * limit)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPacing:
+    """The settings the database probe paces its logins with (serve mode; `check` logs in every time)."""
+
+    interval_seconds: float  # the backoff's base
+    failure_threshold: int  # attempts before the backoff starts (they confirm a failure quickly)
+    cap_seconds: float  # AGENT_DB_REAUTH_SECONDS
+    relogin_spread_seconds: float  # AGENT_DB_RELOGIN_SPREAD_SECONDS
+    rng: random.Random | None = None  # None: the random module; a seeded Random makes tests repeatable
+
+    def after_rejections(self, rejections: int) -> float:
+        """Seconds before the next attempt after `rejections` rejected or throttled logins in a row (0: now)."""
+        if rejections < self.failure_threshold:
+            return 0.0
+        attempt = rejections - self.failure_threshold + 1
+        return backoff_delay(attempt, self.interval_seconds, self.cap_seconds, self.rng)
+
+    def after_lost_connection(self) -> float:
+        """Seconds before logging in again after the kept connection was lost."""
+        return relogin_delay(self.relogin_spread_seconds, self.rng)

@@ -22,6 +22,7 @@ from bench.report import Row, machine, render_results, render_table, write_resul
 from bench.scale import scale_rows
 from bench.settings import Settings
 from bench.startup import cold_start_rows
+from bench.storm import storm_rows
 from bench.world import World
 
 Phase = Callable[[World, Settings, Path], tuple[list[Row], list[str]]]
@@ -33,9 +34,18 @@ PHASES: dict[str, Phase] = {
     "detection": detection_rows,
     "cost": cost_rows,
     "scale": scale_rows,
+    "storms": storm_rows,
 }
 RESULTS = REPO / "bench" / "RESULTS.md"
-SECTIONS = ("Footprint", "Cold start", "Latency", "Detection", "Fleet cost", "Scale")  # the table's order
+SECTIONS = (
+    "Footprint",
+    "Cold start",
+    "Latency",
+    "Detection",
+    "Fleet cost",
+    "Login storms",
+    "Scale",
+)  # the table's order
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,17 @@ def test_rss_steps_measures_every_step_of_the_agents_start_up() -> None:
                       rss_steps.TOKEN_STEP]  # fmt: skip
     assert all(later >= earlier - 1 for (_, earlier), (_, later) in itertools.pairwise(steps))
     assert 5 < steps[0][1] < steps[-1][1] < 200
+
+
+def test_login_storm_model_runs_the_agents_pacing_and_meets_its_targets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/storm.py models a fleet with agent.probes.pacing itself: at the defaults 1,000 tasks stay under 20 %
+    of RDS's 200 IAM logins/s in every situation; with the backoff patched out, the rejected rate is the old one."""
+    from agent.probes.pacing import LoginPacing
+    from bench.storm import model
+
+    storm = model(1_000, random.Random(1))
+    assert storm.steady < 40 and storm.rejected < 40 and storm.failover_window < 40
+    assert storm.rejected_unguarded == 100 and storm.failover_unguarded_peak == 1_000
+    monkeypatch.setattr(LoginPacing, "after_rejections", lambda self, rejections: 0.0)
+    unguarded = model(1_000, random.Random(1))
+    assert unguarded.rejected == pytest.approx(100, rel=0.05)  # every run logs in: tasks / interval

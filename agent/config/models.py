@@ -82,7 +82,7 @@ class AgentConfig(BaseModel):
     secret_refresh_seconds: Annotated[float, Field(ge=1, le=86400)] = 900.0
     db_reauth_seconds: Annotated[float, Field(ge=1, le=86400)] = 300.0
     # After a kept connection is lost, the re-login waits a delay drawn from [0, this): see agent.probes.pacing.
-    db_relogin_spread_seconds: Annotated[float, Field(ge=0, le=3600)] = 25.0
+    db_relogin_spread_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0  # = pacing.DEFAULT_RELOGIN_SPREAD_SECONDS
     readiness_policy: ReadinessPolicy = ReadinessPolicy.GATE
     failure_threshold: int = Field(default=3, ge=1, le=100)
     success_threshold: int = Field(default=1, ge=1, le=100)

@@ -85,6 +85,7 @@ class DatabaseProbe:
         self._login_not_before = 0.0  # monotonic: no login before this (backoff, or the re-login spread)
         self._lost_at: float | None = None  # monotonic: when the kept connection was lost, until the next login
         self._last_failure: Failure | None = None
+        self._relogin_timer: asyncio.TimerHandle | None = None
 
     async def run(self) -> Details:
         """Ping the kept connection, or log in anew and run SELECT 1; raise on failure."""
@@ -109,6 +110,8 @@ class DatabaseProbe:
     async def close(self) -> None:
         """Close the kept connection, if any (on shutdown)."""
         kept, self._kept = self._kept, None
+        if self._relogin_timer is not None:
+            self._relogin_timer.cancel()
         if kept is not None:
             await kept.conn.close()
 
@@ -172,6 +175,8 @@ class DatabaseProbe:
         self._lost_at = now()
         delay = self._pacing.after_lost_connection() if self._pacing else 0.0
         self._login_not_before = max(self._login_not_before, self._lost_at + delay)
+        if delay > 0 and self._on_lost is not None:  # run at the drawn moment, not at the next interval
+            self._relogin_timer = asyncio.get_running_loop().call_later(delay, self._on_lost)
         log.info("db %s: %s; logging in again in %.1fs", self.target, why, delay)
 
     def _closed_by_server(self) -> None:

@@ -15,6 +15,7 @@ FAST = {
     "AGENT_TIMEOUT_SECONDS": "1",
     "AGENT_FAILURE_THRESHOLD": "2",
     "AGENT_SHUTDOWN_GRACE_SECONDS": "0.5",
+    "AGENT_DB_RELOGIN_SPREAD_SECONDS": "0",  # a lost kept connection is replaced in the same run
 }
 
 

@@ -1,10 +1,12 @@
 # syntax=docker/dockerfile:1
 # ecs-health-agent: the sidecar image. Build: docker build -t ecs-health-agent .
 #
-# Two stages: the builder turns the source into a wheel and installs it (with the dependency ranges declared in
-# pyproject.toml) into a virtualenv; the runtime stage copies only that virtualenv. No compiler, no pip cache, no
-# source tree and no curl in the final image: the container health check is the agent's own
-# `ecs-health-agent healthcheck` (stdlib HTTP client).
+# Two stages: the builder installs the locked dependencies (requirements/runtime.txt, written by scripts/lock.sh: the
+# versions the tests ran with, every file checked against its hash) into a virtualenv, then the agent's own wheel
+# without resolving anything again; the runtime stage copies only that virtualenv. No compiler, no pip cache, no pip
+# or setuptools in the virtualenv, no source tree, no sandbox code (.dockerignore keeps agent/sandbox out of the
+# build context, so the wheel lacks it), no moto and no curl in the final image: the container health check is the
+# agent's own `ecs-health-agent healthcheck` (stdlib HTTP client).
 #
 # The base is pinned to a Python minor version and Debian release; for reproducible production builds pin it by
 # digest as well (python:3.11-slim-bookworm@sha256:...) and let a bot such as Dependabot move the digest.
@@ -12,17 +14,24 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
+# The locks first: this layer is rebuilt only when they change, not on every source edit. build.txt holds the
+# installer and the wheel's build backend, runtime.txt the agent's dependencies only (no moto: the `sandbox` extra is
+# not installed). Wheels only: scripts/lock.sh checks that every pin has one for amd64 and arm64, so nothing is
+# compiled here. --no-deps: the lock is the whole list, nothing is resolved here.
+COPY requirements/build.txt requirements/runtime.txt ./requirements/
+RUN python -m pip install --require-hashes --only-binary=:all: --no-deps -r requirements/build.txt \
+ && python -m venv --without-pip /opt/venv \
+ && python -m pip --python /opt/venv/bin/python install --require-hashes --only-binary=:all: --no-deps \
+      -r requirements/runtime.txt
 # pyproject.toml names README.md as the package's readme and LICENSE as its license file: the wheel build needs both.
 COPY pyproject.toml README.md LICENSE ./
 COPY agent ./agent
-# Every runtime dependency (aiohttp, aiobotocore, asyncpg, aiomysql, ...) ships manylinux wheels for CPython 3.11 on
-# x86_64 and arm64, so nothing is compiled here. The `sandbox` extra (moto) is deliberately not installed.
-RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
- && python -m venv /opt/venv \
- && /opt/venv/bin/pip install /wheels/ecs_health_agent-*.whl
+RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
+ && python -m pip --python /opt/venv/bin/python install --no-deps /wheels/ecs_health_agent-*.whl
 
 FROM ${PYTHON_IMAGE}
 # A fixed numeric UID/GID: Kubernetes-style runAsNonRoot checks and ECS `user` overrides can verify it without

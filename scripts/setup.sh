@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepares a fresh machine for the tests and the sandbox: a venv with the package and its dev tools,
+# Prepares a fresh machine for the tests and the sandbox: a venv with the package and its locked dev tools,
 # promtool (Debian's prometheus package), and the local PostgreSQL/MariaDB services started if installed.
 # Idempotent: safe to run every time.
 set -euo pipefail
@@ -9,8 +9,12 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+# The locked versions (scripts/lock.sh writes them), each file checked against its hash; then the package itself,
+# without resolving its dependencies again and built with the locked setuptools (no unpinned download).
+pip_install() { .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@"; }
+pip_install --require-hashes -r requirements/build.txt
+pip_install --require-hashes -r requirements/dev.txt
+pip_install --no-deps --no-build-isolation -e .
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else return 1; fi; }
 

@@ -1,16 +1,35 @@
-"""The Dockerfile, read as Docker reads it (no engine here): base image, user, health check, port, entrypoint."""
+"""The Dockerfile, read as Docker reads it (no engine here): base image, the locked installs, user, health check,
+port, entrypoint; and the build context, which keeps the sandbox (and so moto) out of the image."""
 
 from __future__ import annotations
 
-import fnmatch
+import ast
 import re
+import subprocess
+import sys
 import tomllib
+import zipfile
+from pathlib import Path
 
 import pytest
 
 from agent.config.environ import DEFAULT_PORT
 from agent.config.models import AgentConfig
-from tests.support.dockerfile import DOCKERIGNORE, REPO, exec_form, final, instructions, stages
+from tests.support.dockerfile import (
+    REPO,
+    PipCall,
+    copied_files,
+    exec_form,
+    final,
+    ignore_patterns,
+    ignored,
+    instructions,
+    pip_calls,
+    stages,
+)
+
+VENV = "/opt/venv"
+VENV_PYTHON = f"{VENV}/bin/python"
 
 
 def base_images() -> list[str]:
@@ -38,14 +57,53 @@ def test_runtime_stage_copies_a_built_environment_from_the_builder() -> None:
     assert not [i for i in final("RUN") if "pip" in i.args], "the runtime stage must not run pip"
 
 
-def test_the_package_is_installed_with_pyproject_dependency_ranges_only() -> None:
-    """The builder installs the wheel built from pyproject.toml: no second, hand-kept dependency list."""
+def build_calls() -> list[PipCall]:
+    """The pip commands of the build stages (the runtime stage runs none)."""
+    return [call for stage in stages()[:-1] for call in pip_calls(stage)]
+
+
+def installs_into(interpreter: str) -> list[PipCall]:
+    return [c for c in build_calls() if c.action == "install" and c.interpreter == interpreter]
+
+
+def test_the_image_environment_gets_the_runtime_lock_with_hashes_and_wheels_only() -> None:
+    """The virtualenv the image ships is filled from requirements/runtime.txt: every file hash-checked, no sdist
+    built, nothing resolved beyond the lock."""
+    copied = [i.args for stage in stages()[:-1] for i in stage if i.keyword.upper() == "COPY"]
+    assert any("requirements/runtime.txt" in c.split()[:-1] for c in copied), copied
+    locked = [c for c in installs_into(VENV_PYTHON) if c.values.get("-r") == ["requirements/runtime.txt"]]
+    assert len(locked) == 1, installs_into(VENV_PYTHON)
+    assert {"--require-hashes", "--no-deps"} <= locked[0].flags, locked[0]
+    assert locked[0].values.get("--only-binary") == [":all:"], locked[0]
+
+
+def test_the_agent_wheel_is_installed_without_its_dependencies() -> None:
+    """The wheel is built from the source with the locked build backend and installed with --no-deps."""
+    (wheel,) = [c for c in build_calls() if c.action == "wheel"]
+    assert {"--no-deps", "--no-build-isolation"} <= wheel.flags, wheel
+    assert wheel.arguments == (".",), wheel
+    (wheel_dir,) = wheel.values["--wheel-dir"]
+    agent = [c for c in installs_into(VENV_PYTHON) if c.arguments]
+    assert len(agent) == 1, installs_into(VENV_PYTHON)
+    assert agent[0].arguments == (f"{wheel_dir}/ecs_health_agent-*.whl",), agent[0]
+    assert "--no-deps" in agent[0].flags and not agent[0].values, agent[0]
+
+
+def test_nothing_but_the_runtime_lock_and_the_wheel_reaches_the_image_environment() -> None:
+    """Into the shipped virtualenv go exactly two installs; it is created without pip; no other pip command of
+    the build targets it; the builder's own Python gets only the build lock, hash-checked."""
     runs = " ".join(i.args for stage in stages()[:-1] for i in stage if i.keyword.upper() == "RUN")
-    assert "pip wheel" in runs and "ecs_health_agent-" in runs
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    for requirement in project["dependencies"]:
-        name = re.split(r"[<>=!~\[ ]", requirement, maxsplit=1)[0]
-        assert not re.search(rf"\b{re.escape(name)}\s*[<>=]", runs, re.IGNORECASE), f"{name} pinned in Dockerfile"
+    assert f"python -m venv --without-pip {VENV}" in " ".join(runs.split()), runs
+    into_venv = installs_into(VENV_PYTHON)
+    installed = sorted((*c.values.get("-r", []), *c.arguments) for c in into_venv)
+    assert installed == [("/wheels/ecs_health_agent-*.whl",), ("requirements/runtime.txt",)], into_venv
+    others = [c for c in build_calls() if c.interpreter not in {VENV_PYTHON, "python"}]
+    assert not others, f"pip commands on another environment: {others}"
+    for call in installs_into("python"):
+        assert call.values.get("-r") == ["requirements/build.txt"] and not call.arguments, call
+        assert {"--require-hashes", "--no-deps"} <= call.flags, call
+    for call in build_calls():
+        assert not {"-c", "--index-url", "--extra-index-url", "--find-links"} & call.values.keys(), call
 
 
 def test_final_user_is_numeric_and_not_root() -> None:
@@ -79,34 +137,77 @@ def test_entrypoint_is_exec_form_so_the_agent_is_pid_1() -> None:
     assert exec_form(cmd.args) == ["serve"]
 
 
-def ignored(path: str, patterns: list[str]) -> bool:
-    """Whether .dockerignore excludes a context path (its patterns, `**` and directory prefixes; no `!`)."""
-    parts = path.split("/")
-    prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
-    return any(
-        fnmatch.fnmatch(prefix, pattern) or fnmatch.fnmatch(prefix, pattern.removeprefix("**/"))
-        for pattern in patterns
-        for prefix in prefixes
-    )
+@pytest.fixture(name="patterns")
+def patterns_fixture() -> list[str]:
+    return ignore_patterns()
 
 
-@pytest.fixture
-def ignore_patterns() -> list[str]:
-    lines = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()]
-    patterns = [line for line in lines if line and not line.startswith("#")]
-    assert not any(p.startswith("!") for p in patterns), "exceptions are not modelled by this test"
-    return patterns
-
-
-def test_dockerignore_keeps_venv_git_and_tests_out(ignore_patterns: list[str]) -> None:
+def test_dockerignore_keeps_venv_git_and_tests_out(patterns: list[str]) -> None:
     for path in (".venv/bin/python", ".git/config", "tests/test_dockerfile.py", "agent/__pycache__/cli.pyc"):
-        assert ignored(path, ignore_patterns), f"{path} would be sent to the Docker daemon"
+        assert ignored(path, patterns), f"{path} would be sent to the Docker daemon"
 
 
-def test_everything_the_dockerfile_copies_exists_and_is_not_ignored(ignore_patterns: list[str]) -> None:
+def test_everything_the_dockerfile_copies_exists_and_is_not_ignored(patterns: list[str]) -> None:
     """A COPY of an ignored or missing path fails the build (README.md is the package's readme)."""
     for stage in stages():
         for copy in (i for i in stage if i.keyword.upper() == "COPY" and "--from=" not in i.args):
             for source in copy.args.split()[:-1]:
                 assert (REPO / source).exists(), f"COPY {source}: no such file"
-                assert not ignored(source, ignore_patterns), f"COPY {source}: excluded by .dockerignore"
+                assert not ignored(source, patterns), f"COPY {source}: excluded by .dockerignore"
+
+
+def test_dockerignore_keeps_the_sandbox_out_of_the_context(patterns: list[str]) -> None:
+    """agent/sandbox (the demo, which needs moto) is never sent to the Docker daemon, so no stage can copy it."""
+    sandbox = sorted(str(p.relative_to(REPO)) for p in (REPO / "agent/sandbox").rglob("*.py"))
+    assert sandbox, "agent/sandbox/ has moved: point this test at the demo's new place"
+    assert [path for path in sandbox if not ignored(path, patterns)] == []
+
+
+def module_level_imports(tree: ast.Module) -> list[str]:
+    """Modules imported when a module loads (top-level statements, including inside top-level if/try)."""
+    names: list[str] = []
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+        elif isinstance(node, ast.If | ast.Try):
+            pending += [*node.body, *node.orelse, *getattr(node, "finalbody", [])]
+            pending += [s for handler in getattr(node, "handlers", []) for s in handler.body]
+    return names
+
+
+def test_no_copied_module_imports_moto_or_needs_the_sandbox_to_load() -> None:
+    """Nothing the image gets imports moto; agent.sandbox is imported only inside a function (the `sandbox`
+    command), so every module in the image loads without it."""
+    modules = [f for f in copied_files() if f.endswith(".py")]
+    assert "agent/cli.py" in modules and not [f for f in modules if f.startswith("agent/sandbox/")]
+    for path in modules:
+        tree = ast.parse((REPO / path).read_text(), path)
+        everywhere = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        everywhere += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+        assert not [m for m in everywhere if m.split(".")[0] == "moto"], f"{path} imports moto"
+        at_load = [m for m in module_level_imports(tree) if m.startswith("agent.sandbox")]
+        assert not at_load, f"{path} imports {at_load} when it loads"
+
+
+def test_the_wheel_built_from_the_context_has_every_agent_module_but_no_sandbox(tmp_path: Path) -> None:
+    """What the image's build stage does, without Docker: copy what the Dockerfile copies (after .dockerignore) and
+    build the wheel from it with `pip wheel --no-deps --no-build-isolation`."""
+    context = tmp_path / "context"
+    for path in copied_files():
+        (context / path).parent.mkdir(parents=True, exist_ok=True)
+        (context / path).write_bytes((REPO / path).read_bytes())
+    command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
+    built = subprocess.run(
+        [*command, "--wheel-dir", str(tmp_path / "wheels"), str(context)], capture_output=True, text=True, timeout=120
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "wheels").glob("ecs_health_agent-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        packaged = {name for name in archive.namelist() if name.startswith("agent/")}
+    sources = (p.relative_to(REPO) for p in (REPO / "agent").rglob("*.py"))
+    expected = {str(p) for p in sources if p.parts[:2] != ("agent", "sandbox")}
+    assert packaged == expected

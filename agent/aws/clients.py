@@ -232,6 +232,8 @@ def _fast_resolver(session: Any, timeout_seconds: float, environ: Mapping[str, s
     The default container fetcher tries 3 times with a 2 s timeout and 1 s sleeps: ~9 s against a silent
     endpoint, longer than the probe may take.
     """
+    # Private API (listed in agent/shared/private_api.py): _RefCountedSession, the fetcher's class constants and
+    # the resolver's `providers` list.
     from aiobotocore.credentials import AioContainerProvider, create_credential_resolver
     from aiobotocore.utils import AioContainerMetadataFetcher, _RefCountedSession
 

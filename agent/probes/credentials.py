@@ -154,6 +154,7 @@ def credential_facts(aws: AwsClients, provider: str | None) -> dict[str, str]:
 
 
 def _expiry(credentials: Any) -> datetime | None:
-    # botocore exposes the expiry of refreshable credentials only as the private _expiry_time.
+    # botocore exposes the expiry of refreshable credentials only as the private _expiry_time
+    # (private API: listed in agent/shared/private_api.py).
     expiry = getattr(credentials, "_expiry_time", None)
     return expiry.astimezone(UTC) if isinstance(expiry, datetime) else None

@@ -82,7 +82,7 @@ class MotoServer:
         """Stop the server and close its listening socket (moto 5.2's stop() leaves it open)."""
         if self._server is not None:
             self._server.stop()
-            self._server._server.server_close()
+            self._server._server.server_close()  # private API: listed in agent/shared/private_api.py
             self._server = None
 
 

@@ -1,10 +1,14 @@
-"""The Dockerfile read as Docker reads it (no engine here): instructions, stages, exec-form arguments."""
+"""The Dockerfile read as Docker reads it (no engine here): instructions, stages, exec-form arguments, the pip
+commands of its RUN lines, and the build context after .dockerignore."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
-from dataclasses import dataclass
-from pathlib import Path
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
@@ -55,3 +59,107 @@ def exec_form(args: str) -> list[str]:
     value = json.loads(args)
     assert isinstance(value, list) and all(isinstance(v, str) for v in value), args
     return value
+
+
+# pip options that take a value as the next word; the long and short spellings of one option are merged.
+_PIP_VALUED = {
+    "-r": "-r",
+    "--requirement": "-r",
+    "-c": "-c",
+    "--constraint": "-c",
+    "--python": "--python",
+    "-w": "--wheel-dir",
+    "--wheel-dir": "--wheel-dir",
+    "--only-binary": "--only-binary",
+    "--no-binary": "--no-binary",
+    "-t": "--target",
+    "--target": "--target",
+    "--prefix": "--prefix",
+    "--root": "--root",
+    "-i": "--index-url",
+    "--index-url": "--index-url",
+    "--extra-index-url": "--extra-index-url",
+    "-f": "--find-links",
+    "--find-links": "--find-links",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PipCall:
+    """One pip command of a RUN line: the Python whose environment it changes, its action, options, arguments."""
+
+    interpreter: str  # `python` (the stage's own), or e.g. /opt/venv/bin/python
+    action: str  # install, wheel, ...
+    flags: frozenset[str]  # options without a value, e.g. --no-deps
+    values: dict[str, list[str]] = field(default_factory=dict)  # e.g. {"-r": ["requirements/runtime.txt"]}
+    arguments: tuple[str, ...] = ()  # what it installs or builds besides requirement files
+
+
+def pip_calls(stage: list[Instruction]) -> list[PipCall]:
+    """Every pip command in a stage's RUN instructions (`python -m pip`, `pip`, `/venv/bin/pip`)."""
+    calls = []
+    for run in (i for i in stage if i.keyword.upper() == "RUN"):
+        for command in re.split(r"&&|\|\||;", run.args):
+            words = shlex.split(command)
+            if words[1:3] == ["-m", "pip"]:
+                interpreter, rest = words[0], words[3:]
+            elif words and PurePosixPath(words[0]).name in {"pip", "pip3"}:
+                venv_bin = PurePosixPath(words[0]).parent
+                interpreter, rest = ("python" if str(venv_bin) == "." else str(venv_bin / "python")), words[1:]
+            else:
+                continue
+            calls.append(_pip_call(interpreter, rest))
+    return calls
+
+
+def _pip_call(interpreter: str, words: list[str]) -> PipCall:
+    flags: set[str] = set()
+    values: dict[str, list[str]] = {}
+    positional: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        name, has_value, value = word.partition("=")
+        if word in _PIP_VALUED:
+            values.setdefault(_PIP_VALUED[word], []).append(words[index + 1])
+            index += 1
+        elif word.startswith("-") and has_value:
+            values.setdefault(_PIP_VALUED.get(name, name), []).append(value)
+        elif word.startswith("-"):
+            flags.add(word)
+        else:
+            positional.append(word)
+        index += 1
+    interpreter = values.pop("--python", [interpreter])[-1]
+    return PipCall(interpreter, positional[0], frozenset(flags), values, tuple(positional[1:]))
+
+
+def ignore_patterns() -> list[str]:
+    """The .dockerignore patterns (comments and blank lines dropped; `!` exceptions are not modelled)."""
+    lines = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()]
+    patterns = [line for line in lines if line and not line.startswith("#")]
+    assert not any(p.startswith("!") for p in patterns), "exceptions are not modelled by these tests"
+    return patterns
+
+
+def ignored(path: str, patterns: list[str]) -> bool:
+    """Whether .dockerignore excludes a context path (its patterns, `**` and directory prefixes; no `!`)."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    return any(
+        fnmatch.fnmatch(prefix, pattern) or fnmatch.fnmatch(prefix, pattern.removeprefix("**/"))
+        for pattern in patterns
+        for prefix in prefixes
+    )
+
+
+def copied_files() -> list[str]:
+    """Every context file (relative path) that a COPY of the build stages takes in, after .dockerignore."""
+    patterns = ignore_patterns()
+    files: set[str] = set()
+    for copy in (i for i in instructions() if i.keyword.upper() == "COPY" and "--from=" not in i.args):
+        for source in copy.args.split()[:-1]:
+            root = REPO / source
+            found = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
+            files.update(str(p.relative_to(REPO)) for p in found)
+    return sorted(f for f in files if not ignored(f, patterns))

@@ -122,7 +122,8 @@ class MySqlConnection:
     def __init__(self, raw: Any) -> None:
         self._raw = raw
         self.server_version: str = raw.get_server_info()
-        # aiomysql exposes no TLS accessor; the transport is what was really negotiated.
+        # aiomysql exposes no TLS accessor; the transport is what was really negotiated
+        # (private API: listed in agent/shared/private_api.py).
         ssl_object = raw._writer.transport.get_extra_info("ssl_object")
         self.tls: str | None = str(ssl_object.version()) if ssl_object is not None else None
         self._watch: _CloseWatch | None = None
@@ -213,6 +214,9 @@ class _CloseWatch(asyncio.Protocol):
 class _Connection(aiomysql.Connection):  # type: ignore[misc]  # aiomysql ships no type information
     """aiomysql's connection, reporting progress and refusing to log in without TLS when TLS is required."""
 
+    # Overrides and reads aiomysql's private members (_get_server_information, _request_authentication, _host,
+    # _port, _ssl_context): each is listed, with the test that guards it, in agent/shared/private_api.py.
+
     def __init__(self, *, require_tls: bool, on_step: Callable[[str], None], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._require_tls = require_tls
@@ -262,7 +266,7 @@ async def connect(
     )
     connected = False
     try:
-        await raw._connect()  # what aiomysql.connect() does, with our subclass
+        await raw._connect()  # what aiomysql.connect() does, with our subclass (private API: see private_api.py)
         connected = True
     finally:
         if not connected:  # failed or cancelled part-way: never leave the socket to the garbage collector

@@ -185,7 +185,8 @@ def _ssl_argument(mode: SslMode, context: ssl.SSLContext | None) -> ssl.SSLConte
 
 
 def _tls_version(raw: Any) -> str | None:
-    # asyncpg exposes no public TLS accessor; the transport is what was really negotiated.
+    # asyncpg exposes no public TLS accessor; the transport is what was really negotiated
+    # (private API: listed in agent/shared/private_api.py).
     ssl_object = raw._transport.get_extra_info("ssl_object")
     return str(ssl_object.version()) if ssl_object is not None else None
 

@@ -1,0 +1,184 @@
+"""Every private or undocumented name of a dependency the agent relies on, in one place.
+
+A release may rename or remove any of these without notice. So: pyproject.toml keeps those packages' ranges to the
+major version the tests ran with, requirements/*.txt pins the exact versions (scripts/lock.sh), and
+tests/shared/test_private_api.py checks that each name below still exists (on a real object where the agent reads
+it from one), that each guarding test exists, and that no private name is used in `agent/` without a record here.
+Before taking an upgrade (`scripts/lock.sh --upgrade`), run the guarding tests: they fail when the behaviour the
+agent gets from a name is gone, not only the name.
+
+Strings only, on purpose: importing the packages here would load aiobotocore and the drivers into every process
+that imports the shared vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateApi:
+    """One private name: what it is, who provides it, where and why the agent uses it, what test guards it.
+
+    `name` is the dotted path from the module (`package.module.Class.attribute`); `package` is the distribution
+    that ships it (as pinned in requirements/); `used_in` is the agent module, relative to the repository;
+    `guarded_by` holds pytest node ids of tests that fail if an upgrade removes the name or changes what it does;
+    `on_instance` marks an attribute that only an object has (set in `__init__` or at connect time), which the
+    test checks on a real object.
+    """
+
+    name: str
+    package: str
+    used_in: str
+    why: str
+    guarded_by: tuple[str, ...]
+    on_instance: bool = False
+
+
+_CREDENTIALS = "tests/probes/test_credentials.py"
+_PG = "tests/probes/test_db_pg.py"
+_MYSQL = "tests/probes/test_db_mysql.py"
+_CONTAINER_SUCCESS = f"{_CREDENTIALS}::test_container_role_success_reports_provider_expiry_and_identity"
+_CONTAINER_HANG = f"{_CREDENTIALS}::test_hanging_endpoint_is_timeout_within_the_probe_timeout"
+_MYSQL_SUCCESS = f"{_MYSQL}::test_success_reports_version_tls_login_and_leaves_no_session"
+_MYSQL_NO_TLS = f"{_MYSQL}::test_tls_required_against_a_server_without_tls_sends_no_credentials"
+_MYSQL_SILENT = f"{_MYSQL}::test_silent_listener_times_out_within_the_budget_and_says_where"
+_FETCHER_CONSTANT = (
+    "an undocumented class constant botocore's container fetcher reads; overridden in a subclass so a credentials"
+    " run gives up within the probe's timeout (the defaults take ~9 s against a silent endpoint). A rename would"
+    " silently restore the defaults"
+)
+
+PRIVATE_APIS: tuple[PrivateApi, ...] = (
+    PrivateApi(
+        name="aiobotocore.utils._RefCountedSession",
+        package="aiobotocore",
+        used_in="agent/aws/clients.py",
+        why=(
+            "the HTTP session class AioContainerMetadataFetcher expects (it acquires and releases it per fetch);"
+            " built here with verify=False for an http endpoint, which spares loading the CA bundle every run"
+        ),
+        guarded_by=(_CONTAINER_SUCCESS, _CONTAINER_HANG),
+    ),
+    PrivateApi(
+        name="aiobotocore.utils.AioContainerMetadataFetcher.RETRY_ATTEMPTS",
+        package="aiobotocore",
+        used_in="agent/aws/clients.py",
+        why=_FETCHER_CONSTANT,
+        guarded_by=(_CONTAINER_HANG,),
+    ),
+    PrivateApi(
+        name="aiobotocore.utils.AioContainerMetadataFetcher.SLEEP_TIME",
+        package="aiobotocore",
+        used_in="agent/aws/clients.py",
+        why=_FETCHER_CONSTANT,
+        guarded_by=(_CONTAINER_HANG,),
+    ),
+    PrivateApi(
+        name="aiobotocore.utils.AioContainerMetadataFetcher.TIMEOUT_SECONDS",
+        package="aiobotocore",
+        used_in="agent/aws/clients.py",
+        why=_FETCHER_CONSTANT,
+        guarded_by=(_CONTAINER_HANG,),
+    ),
+    PrivateApi(
+        name="botocore.credentials.CredentialResolver.providers",
+        package="botocore",
+        used_in="agent/aws/clients.py",
+        why=(
+            "the standard chain's provider list, undocumented; the container provider is replaced in place by one"
+            " with the fast fetcher, keeping botocore's order of providers"
+        ),
+        guarded_by=(_CONTAINER_HANG,),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="botocore.credentials.RefreshableCredentials._expiry_time",
+        package="botocore",
+        used_in="agent/probes/credentials.py",
+        why=(
+            "botocore keeps the expiry of refreshable credentials only here (public: refresh_needed() alone);"
+            " it feeds expires_at and aws_credentials_expiry_timestamp_seconds"
+        ),
+        guarded_by=(_CONTAINER_SUCCESS,),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="asyncpg.connection.Connection._transport",
+        package="asyncpg",
+        used_in="agent/probes/drivers/pg.py",
+        why="asyncpg has no public TLS accessor; the transport's ssl_object is what was really negotiated",
+        guarded_by=(
+            f"{_PG}::test_tls_is_really_negotiated_in_every_sslmode",
+            f"{_PG}::test_success_reports_version_tls_login_and_leaves_no_session",
+        ),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._writer",
+        package="aiomysql",
+        used_in="agent/probes/drivers/mysql.py",
+        why="aiomysql has no public TLS accessor; the writer's transport holds the negotiated ssl_object",
+        guarded_by=(_MYSQL_SUCCESS,),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._connect",
+        package="aiomysql",
+        used_in="agent/probes/drivers/mysql.py",
+        why="what aiomysql.connect() runs, called on the agent's subclass (connect() always builds its own class)",
+        guarded_by=(_MYSQL_SUCCESS,),
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._get_server_information",
+        package="aiomysql",
+        used_in="agent/probes/drivers/mysql.py",
+        why="overridden to record the step 'waiting for the server greeting', which a timeout then reports",
+        guarded_by=(_MYSQL_SILENT,),
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._request_authentication",
+        package="aiomysql",
+        used_in="agent/probes/drivers/mysql.py",
+        why=(
+            "overridden to refuse to send credentials when TLS is required and the server does not offer it"
+            " (aiomysql would go on in plaintext)"
+        ),
+        guarded_by=(_MYSQL_NO_TLS,),
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._host",
+        package="aiomysql",
+        used_in="agent/probes/drivers/mysql.py",
+        why="the server named in the step and TLS messages of the overrides above",
+        guarded_by=(_MYSQL_SILENT, _MYSQL_NO_TLS),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._port",
+        package="aiomysql",
+        used_in="agent/probes/drivers/mysql.py",
+        why="the server named in the step and TLS messages of the overrides above",
+        guarded_by=(_MYSQL_SILENT, _MYSQL_NO_TLS),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._ssl_context",
+        package="aiomysql",
+        used_in="agent/probes/drivers/mysql.py",
+        why="whether aiomysql will start TLS, so the login step says 'TLS and login' or 'login'",
+        guarded_by=(_MYSQL_SUCCESS, _MYSQL_NO_TLS),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="moto.moto_server.threaded_moto_server.ThreadedMotoServer._server",
+        package="moto",
+        used_in="agent/sandbox/aws.py",
+        why=(
+            "moto's stop() leaves the listening socket open (a ResourceWarning, an error under the tests'"
+            " warnings-as-errors); the sandbox and the tests close it through the werkzeug server kept here"
+        ),
+        guarded_by=(f"{_CREDENTIALS}::test_env_keys_report_the_env_provider_without_expiry",),
+        on_instance=True,
+    ),
+)

@@ -26,12 +26,12 @@ def test_something_else():
 """
 
 FAULT_AGENT_LEAKY = """
-from tests.faults.hygiene import distinctive
-from tests.support.secrets import CAPTURED
+from tests.support.secrets import CAPTURED, DISTINCTIVE, remember
 
 
 def test_a_fault_agent_printed_four_characters_of_a_password():
-    password = distinctive("PostgreSQL password (inner session)")
+    password = remember("{secret}")
+    DISTINCTIVE[password] = "PostgreSQL password (inner session)"
     CAPTURED.append(("pg-inner", "password starts " + password[:4]))
 """
 
@@ -80,7 +80,7 @@ def test_a_leaked_secret_fails_a_passing_session_selected_with_k(inner: pytest.P
 
 def test_four_characters_of_a_distinctive_secret_in_a_fault_agent_fail_the_session(inner: pytest.Pytester) -> None:
     """The fault suite's in-memory outputs are checked for the first four characters of a distinctive value."""
-    inner.makepyfile(test_inner=FAULT_AGENT_LEAKY)
+    inner.makepyfile(test_inner=FAULT_AGENT_LEAKY.replace("{secret}", "~QXZW" + secrets.token_hex(12)))
     result = run(inner)
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED

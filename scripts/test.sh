@@ -8,4 +8,5 @@ scripts/setup.sh
 .venv/bin/ruff format --check agent tests bench
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache
+.venv/bin/vulture agent tests/support/vulture_whitelist.py --min-confidence 60 --exclude agent/sandbox
 .venv/bin/python -m pytest "$@"

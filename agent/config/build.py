@@ -52,7 +52,7 @@ class _Source:
 def build_config(env: EnvSettings, file: ConfigFile | None, standard: Mapping[str, str]) -> AgentConfig:
     """Validate everything and return the AgentConfig, or raise ConfigError listing every problem."""
     problems: list[str] = []
-    targets = [t for s in _sources(env, file, problems) if (t := _target(s, env, standard, problems))]
+    targets = [t for s in _sources(env, file, problems) if (t := _target(s, standard, problems))]
     scalars = _scalars(env, file, standard, problems)
     if problems:
         raise ConfigError(problems)
@@ -111,7 +111,7 @@ def _file_source(name: str, conn: ConnectionFile, env: EnvSettings) -> _Source:
     )
 
 
-def _target(src: _Source, env: EnvSettings, standard: Mapping[str, str], problems: list[str]) -> TargetConfig | None:
+def _target(src: _Source, standard: Mapping[str, str], problems: list[str]) -> TargetConfig | None:
     before = len(problems)
     if not _TARGET_NAME.match(src.name):
         problems.append(f"{src.field}: connection name {src.name!r} must be 1-64 of A-Z a-z 0-9 _ . -")

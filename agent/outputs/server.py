@@ -68,14 +68,6 @@ async def start_server(app: web.Application, host: str, port: int, access_log: b
     return runner
 
 
-def bound_port(runner: web.AppRunner) -> int:
-    """The TCP port the runner listens on (useful with port 0)."""
-    for address in runner.addresses:
-        if isinstance(address, tuple):
-            return int(address[1])
-    raise RuntimeError("the runner is not listening on a TCP socket")
-
-
 async def health(request: web.Request) -> web.Response:
     """Liveness: 503 only when the scheduler stopped ticking; never depends on a downstream system."""
     if request.app[STATE_KEY].stalled():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC
 
 from aiohttp import web
 from aiohttp.log import access_logger
@@ -138,7 +137,7 @@ def _probe_entry(view: ProbeView, full: bool) -> dict[str, object]:
 
 
 def _aws_entry(aws: AwsIdentity) -> dict[str, object]:
-    expires = aws.expires_at.astimezone(UTC).isoformat().replace("+00:00", "Z") if aws.expires_at else None
+    expires = iso_utc(aws.expires_at, "auto") if aws.expires_at else None
     return {
         "arn": aws.arn,
         "account": aws.account,

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from agent.config.models import AgentConfig
 from agent.probes.base import ProbeResult
 from agent.probes.runner import run_probe
-from agent.runtime.plan import Mode, Plan, PlannedProbe, blocker
+from agent.runtime.plan import Mode, Plan, PlannedProbe, blocker, probe_key
 from agent.runtime.rounds import close_probes, not_run, run_round
 from agent.runtime.state import AgentState
 
@@ -68,12 +68,11 @@ class Scheduler:
                 result = not_run(planned, failed)
             else:
                 result = await run_probe(planned.probe, self._timeout)
-            self._latest[planned.key] = result
             self._record(result)
             await asyncio.sleep(self._next_delay(asyncio.get_running_loop().time() - started))
 
     def _record(self, result: ProbeResult) -> None:
-        self._latest[f"{result.probe}:{result.target}"] = result
+        self._latest[probe_key(result.probe, result.target)] = result
         self._state.record(result)
         for observe in self._observers:  # after the state, so an observer sees the status this result left
             observe(result)

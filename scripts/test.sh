@@ -11,4 +11,5 @@ scripts/setup.sh
 # The secret detectors of .pre-commit-config.yaml over every tracked file, whether or not the hook is installed.
 git ls-files -z | xargs -0 .venv/bin/detect-private-key
 git ls-files -z | xargs -0 .venv/bin/detect-aws-credentials --allow-missing-credentials
+.venv/bin/vulture agent tests/support/vulture_whitelist.py --min-confidence 60 --exclude agent/sandbox
 .venv/bin/python -m pytest "$@"

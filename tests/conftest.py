@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from agent.shared.redact import SECRETS
-from tests.support.agent_process import OUTPUT_DIR
 
-pytest_plugins = ["tests.support.databases", "tests.support.aws", "tests.support.slow"]
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Start each run with no agent output from an earlier one (the hygiene test scans what this run made)."""
-    shutil.rmtree(OUTPUT_DIR, ignore_errors=True)
+# tests.support.leak_scan: every run ends with a scan of its agents' output for secrets (a leak fails the run).
+pytest_plugins = ["tests.support.databases", "tests.support.aws", "tests.support.slow", "tests.support.leak_scan"]
 
 
 @pytest.fixture(autouse=True)

@@ -94,7 +94,7 @@ def descendants(pid: int) -> set[int]:
 
 @contextlib.contextmanager
 def sandbox(agent_port: int, control_port: int, tmp: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    """`python -m agent sandbox`, killed if left over; its output is copied where the secret-hygiene test looks."""
+    """`python -m agent sandbox`, killed if left over; its output is copied where the secret scan looks."""
     log = tmp / "sandbox.out"  # not in OUTPUT_DIR itself: a concurrent pytest run may empty that at any time
     argv = [sys.executable, "-m", "agent", "sandbox", "--port", str(agent_port), "--control-port", str(control_port)]
     with log.open("wb") as out:

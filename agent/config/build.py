@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from agent.config.dsn import Dsn, DsnError, SslMode, parse_dsn, region_from_host
+from agent.config.dsn import Dsn, DsnError, SslMode, arn_region, parse_dsn, region_from_host
 from agent.config.inputs import ECS_METADATA_VARIABLE, ConfigFile, ConnectionFile, EnvSettings, format_validation_error
 from agent.config.models import AgentConfig, ConfigError, TargetConfig
 
@@ -54,7 +54,7 @@ class _Source:
 def build_config(env: EnvSettings, file: ConfigFile | None, standard: Mapping[str, str]) -> AgentConfig:
     """Validate everything and return the AgentConfig, or raise ConfigError listing every problem."""
     problems: list[str] = []
-    targets = [t for s in _sources(env, file, problems) if (t := _target(s, env, standard, problems))]
+    targets = [t for s in _sources(env, file, problems) if (t := _target(s, standard, problems))]
     scalars = _scalars(env, file, standard, problems)
     if problems:
         raise ConfigError(problems)
@@ -114,7 +114,7 @@ def _file_source(name: str, conn: ConnectionFile, env: EnvSettings) -> _Source:
     )
 
 
-def _target(src: _Source, env: EnvSettings, standard: Mapping[str, str], problems: list[str]) -> TargetConfig | None:
+def _target(src: _Source, standard: Mapping[str, str], problems: list[str]) -> TargetConfig | None:
     before = len(problems)
     if not _TARGET_NAME.match(src.name):
         problems.append(f"{src.field}: connection name {src.name!r} must be 1-64 of A-Z a-z 0-9 _ . -")
@@ -130,7 +130,7 @@ def _target(src: _Source, env: EnvSettings, standard: Mapping[str, str], problem
     _check_credential_source(src, password, problems)
     sslmode = _sslmode(src, dsn, problems)
     configured = src.region or standard.get("AWS_REGION") or standard.get("AWS_DEFAULT_REGION")
-    region = configured or region_from_host(dsn.host) or _arn_region(src.secret_id)
+    region = configured or region_from_host(dsn.host) or arn_region(src.secret_id)
     _check_region(src, region, problems)
     if len(problems) > before:
         return None
@@ -191,14 +191,6 @@ def _check_region(src: _Source, region: str | None, problems: list[str]) -> None
             f"{src.secret_field}: Secrets Manager needs an AWS region: set AGENT_AWS_REGION (or AWS_REGION),"
             " or give the secret's full ARN"
         )
-
-
-def _arn_region(secret_id: str | None) -> str | None:
-    if secret_id and secret_id.startswith("arn:"):
-        parts = secret_id.split(":")
-        if len(parts) > 3 and parts[3]:
-            return parts[3]
-    return None
 
 
 def _aws_region(env: EnvSettings, standard: Mapping[str, str], targets: list[TargetConfig]) -> str | None:

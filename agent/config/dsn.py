@@ -1,4 +1,5 @@
-"""DSN parsing and validation, with the messages a person needs to fix a DSN."""
+"""DSN parsing and validation, with the messages a person needs to fix a DSN; the AWS region named by an RDS
+host or an ARN."""
 
 from __future__ import annotations
 
@@ -122,6 +123,13 @@ def region_from_host(host: str) -> str | None:
     """The AWS region in an RDS endpoint such as db.abc.eu-west-1.rds.amazonaws.com, if it is one."""
     match = _RDS_HOST.search(host)
     return match.group(1).lower() if match else None
+
+
+def arn_region(arn: str | None) -> str | None:
+    """The region in an ARN such as arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf; None for a
+    name that is not an ARN, or an ARN without a region (arn:aws:iam::...)."""
+    parts = arn.split(":") if arn and arn.startswith("arn:") else []
+    return parts[3] if len(parts) > 3 and parts[3] else None
 
 
 def parse_sslmode(value: str) -> SslMode:

@@ -84,9 +84,11 @@ def setup_logging(level: str = "info", stream: IO[str] | None = None) -> None:
     logging.captureWarnings(True)  # Python warnings become JSON lines too, not stray stderr text
 
 
-def iso_utc(moment: float, timespec: str = "milliseconds") -> str:
-    """Unix time as ISO 8601 in UTC with a Z: how every time the agent writes out looks (logs, EMF, /status)."""
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+def iso_utc(moment: float | datetime, timespec: str = "milliseconds") -> str:
+    """Unix time (or an aware datetime) as ISO 8601 in UTC with a Z: how every time the outputs write looks (logs,
+    EMF, /status, the status page). `timespec` as in datetime.isoformat ("auto" shows microseconds if any)."""
+    when = moment if isinstance(moment, datetime) else datetime.fromtimestamp(moment, UTC)
+    return when.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def _clean(value: object) -> JsonValue:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC
 
 from aiohttp import web
 from aiohttp.log import access_logger
@@ -66,14 +65,6 @@ async def start_server(app: web.Application, host: str, port: int, access_log: b
         await runner.cleanup()
         raise
     return runner
-
-
-def bound_port(runner: web.AppRunner) -> int:
-    """The TCP port the runner listens on (useful with port 0)."""
-    for address in runner.addresses:
-        if isinstance(address, tuple):
-            return int(address[1])
-    raise RuntimeError("the runner is not listening on a TCP socket")
 
 
 async def health(request: web.Request) -> web.Response:
@@ -150,7 +141,7 @@ def _probe_entry(view: ProbeView, full: bool) -> dict[str, object]:
 
 
 def _aws_entry(aws: AwsIdentity) -> dict[str, object]:
-    expires = aws.expires_at.astimezone(UTC).isoformat().replace("+00:00", "Z") if aws.expires_at else None
+    expires = iso_utc(aws.expires_at, "auto") if aws.expires_at else None
     return {
         "arn": aws.arn,
         "account": aws.account,

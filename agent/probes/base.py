@@ -92,7 +92,6 @@ class TargetState:
     secret_fetched_at: float | None = None  # time.monotonic()
     token: SecretStr | None = None
     token_generated_at: float | None = None  # time.monotonic()
-    blocked_by: list[str] = field(default_factory=list)  # earlier probes that failed, for "not run" results
 
     def clear_secret(self) -> None:
         """Forget the cached secret so the next secret probe run fetches it again."""

@@ -69,11 +69,6 @@ class CredentialsProbe:
         """What the probe is doing right now."""
         return self._step
 
-    @property
-    def expiry_timestamp(self) -> float | None:
-        """Unix time the credentials expire (for the aws_credentials_expiry_timestamp_seconds metric)."""
-        return self.expires_at.timestamp() if self.expires_at else None
-
     async def run(self) -> Details:
         """Load credentials from the providers now; verify them with STS when due."""
         self._step = "loading credentials from the provider chain"

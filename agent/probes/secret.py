@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from agent.aws import errors as aws_errors
 from agent.aws.clients import AwsClients
+from agent.config.dsn import arn_region
 from agent.config.facts import target_facts
 from agent.config.models import TargetConfig
 from agent.probes.base import Details, TargetState, now
@@ -235,9 +236,3 @@ def _details(parsed: ParsedSecret, arn: str, region: str, answer: dict[str, Any]
 
 def _text(value: object) -> str | None:
     return str(value) if value is not None and value != "" else None
-
-
-def arn_region(secret_id: str) -> str | None:
-    """The region in an ARN such as arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf."""
-    parts = secret_id.split(":")
-    return parts[3] if secret_id.startswith("arn:") and len(parts) > 3 and parts[3] else None

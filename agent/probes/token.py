@@ -125,12 +125,3 @@ class TokenProbe:
         facts.update(service="RDS", host_region=self.host_region or "<host region>")
         facts["configured_region"] = self._config.configured_region or "<region>"
         return aws_errors.common_hint(failure, facts) or render(pick(_HINTS, failure.code, failure.reason.value), facts)
-
-
-def iam_login_hint(target: TargetConfig, account: str | None = None) -> str:
-    """For the database probe: how to check the token and the rds-db:connect permission when a login fails."""
-    facts = target_facts(target)
-    facts["region"] = region_from_host(target.host) or target.region or "<region>"
-    if account:
-        facts["account"] = account
-    return render(IAM_LOGIN_HINT, facts)

@@ -194,12 +194,6 @@ class AgentState:
             self._record_for(probe, target)
         self._changed()  # with nothing expected there is nothing to wait for
 
-    def expect(self, probe: str, target: str) -> None:
-        """Register a (probe, target) the scheduler will run: readiness waits for it to pass once."""
-        if (probe, target) not in self._records:
-            self._record_for(probe, target)
-            self._changed()
-
     def record(self, result: ProbeResult) -> None:
         """Take one probe run's result (an unexpected pair is registered on the fly)."""
         record = self._record_for(result.probe, result.target)

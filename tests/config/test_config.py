@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config.dsn import DsnError, Engine, SslMode, parse_dsn, region_from_host
+from agent.config.dsn import DsnError, Engine, SslMode, arn_region, parse_dsn, region_from_host
 from agent.config.load import load_config
 from agent.config.models import AgentConfig, ConfigError
 
@@ -139,6 +139,13 @@ def test_percent_encoded_delimiters_in_a_password_are_accepted() -> None:
 def test_region_is_read_from_rds_host() -> None:
     assert region_from_host(RDS_HOST) == "eu-west-1"
     assert region_from_host("db.internal") is None
+
+
+def test_region_is_read_from_an_arn() -> None:
+    """An ARN's fourth field; nothing for a plain name or an ARN of a global service."""
+    assert arn_region("arn:aws:secretsmanager:eu-central-1:123456789012:secret:db-AbCdEf") == "eu-central-1"
+    assert arn_region("orders/db") is None and arn_region(None) is None
+    assert arn_region("arn:aws:iam::123456789012:role/app") is None
 
 
 def test_missing_dsn_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.faults.hygiene import CAPTURED, assert_no_distinctive_secret
+from tests.faults.hygiene import assert_no_distinctive_secret
 from tests.support.agent_process import OUTPUT_DIR, REPO, agent_env, free_port
+from tests.support.secrets import CAPTURED
 
 RESOLVER_DIR = Path(__file__).resolve().parent / "resolver"
 ARTIFACTS = REPO / "test-artifacts" / "faults"
@@ -315,7 +316,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> int | None:
 
 
 def _keep(agent: LiveAgent) -> None:
-    """Keep the output where people (and tests/test_zz_secret_hygiene.py) look for it."""
+    """Keep the output where people (and the session-finish scan, tests/support/leak_scan.py) look for it."""
     text = agent.output()
     bodies = b"\n".join(agent.bodies)
     CAPTURED.append((agent.name, text + "\n--- bodies ---\n" + bodies.decode(errors="replace")))

@@ -3,7 +3,7 @@
 Each value starts with its own rare five-character prefix ('~' and four capitals that are not hex digits, a
 shape that occurs neither in English, hex request ids, base64 nor ISO timestamps), so "not even its first four
 characters appear anywhere" is a meaningful assertion rather than a coin toss. Values are also handed to
-tests/support/secrets.remember(), so the suite-wide hygiene test checks them too.
+tests/support/secrets (remember() and DISTINCTIVE), so the session-finish scan checks them too.
 """
 
 from __future__ import annotations
@@ -11,15 +11,10 @@ from __future__ import annotations
 import re
 import secrets
 
-from tests.support.secrets import remember
+from tests.support.secrets import DISTINCTIVE, PREFIX_CHECKED, leaks, remember
 
-PREFIX_CHECKED = 4  # no output may contain even this many leading characters of a distinctive value
 _RARE = "GHJKLMNPQRSTUVWXYZ"  # capitals outside A-F: never part of a hex string
 _TAIL = "abcdefghijkmnopqrstuvwxyz23456789"
-# Every distinctive value given to an agent in this session: value -> what it is (password, secret key, ...).
-DISTINCTIVE: dict[str, str] = {}
-# Every agent output and HTTP body of the session: (agent name, text); the final sweep reads them all.
-CAPTURED: list[tuple[str, str]] = []
 _PREFIXES: set[str] = set()
 
 
@@ -33,15 +28,6 @@ def distinctive(kind: str, length: int = 28) -> str:
     value = prefix + "".join(secrets.choice(_TAIL) for _ in range(length - len(prefix)))
     DISTINCTIVE[value] = kind
     return remember(value)
-
-
-def leaks(text: str, values: dict[str, str] | None = None) -> list[str]:
-    """Which distinctive values show up in text, whole or by their first PREFIX_CHECKED characters."""
-    found = []
-    for value, kind in (values if values is not None else DISTINCTIVE).items():
-        if value[:PREFIX_CHECKED] in text:
-            found.append(f"{kind} (prefix {value[:PREFIX_CHECKED]!r}{', whole value' if value in text else ''})")
-    return found
 
 
 def assert_no_distinctive_secret(text: str, where: str) -> None:

@@ -19,9 +19,9 @@ from agent.probes.credentials import CredentialsProbe
 from agent.probes.runner import run_probe
 from agent.probes.secret import SecretProbe
 from agent.shared.reasons import Reason
-from tests.faults.hygiene import leaks
 from tests.faults.stubs import Answer, AwsFront, CredentialsStub, distinctive_task_role
 from tests.support.aws import PROBE_TIMEOUT, REGION, AwsEnv, Moto, make_target
+from tests.support.secrets import leaks
 
 FRONT_KINDS = ("not_json", "empty", "truncated", "wrong_content_type", "html_error")
 

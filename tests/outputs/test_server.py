@@ -5,14 +5,24 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import ClassVar
 
 import aiohttp
+from pydantic import SecretStr
 
 from agent import __version__
-from agent.config.models import StatusDetail
+from agent.config.models import AgentConfig, StatusDetail
 from agent.outputs.server import PATHS
+from agent.probes.base import Details, Probe, ProbeResult
+from agent.runtime.plan import Mode, Plan, PlannedProbe, build_plan
+from agent.runtime.rounds import close_probes
+from agent.runtime.scheduler import Scheduler
 from agent.runtime.state import AgentState
-from agent.shared.reasons import Reason
+from agent.shared.reasons import Failure, Reason
+from tests.support.databases import PgAdmin, Server, random_password, target_for
+from tests.support.fault_proxy import Fault, fault_proxy
 from tests.support.http import IDENTITY, fetch, ready_state, serve, status_and_body
 from tests.support.results import PAIRS, failed, make_config, passed
 
@@ -157,19 +167,90 @@ async def test_oversized_request_is_refused() -> None:
     assert 400 <= reply.status < 500
 
 
-async def test_ready_stays_fast_while_a_probe_hangs() -> None:
-    """/ready reads a snapshot: milliseconds, even while a 'probe' is stuck in an await forever."""
-    state = ready_state()
-    hung = asyncio.create_task(asyncio.Event().wait())  # a database that never answers
-    try:
-        async with serve(state) as base, aiohttp.ClientSession() as session:
-            timings = []
-            for _ in range(30):
-                started = time.perf_counter()
-                async with session.get(f"{base}/ready") as response:
-                    assert response.status == 200
-                    await response.read()
-                timings.append(time.perf_counter() - started)
-    finally:
-        hung.cancel()
-    assert statistics.median(timings) < 0.02, timings
+async def test_ready_and_health_stay_fast_while_a_real_probe_hangs(pg_server: Server, pg_admin: PgAdmin) -> None:
+    """Handlers read a snapshot: while the real database probe hangs inside the real scheduler (its kept
+    connection frozen by a proxy), /ready and /health answer in milliseconds over real sockets."""
+    password = random_password()
+    user = await pg_admin.role(password)
+    with fault_proxy(pg_server.host, pg_server.port) as proxy:
+        target = target_for(replace(pg_server, port=proxy.port), user, password=SecretStr(password))
+        config = AgentConfig(targets=(target,), interval_seconds=0.1, timeout_seconds=HUNG_SECONDS)
+        plan = build_plan(config, None, Mode.SERVE)
+        watched = Watched(plan.probes[0].probe)
+        plan = replace(plan, probes=(replace(plan.probes[0], probe=watched),))
+        state = AgentState(config, [(watched.name, watched.target)])
+        results: list[ProbeResult] = []
+        scheduler = Scheduler(plan, state, config, observers=[results.append])
+        scheduler.start()
+        try:
+            async with serve(state, config) as base, aiohttp.ClientSession(timeout=CLIENT_TIMEOUT) as session:
+                await _until(lambda: state.snapshot().status == "ready")
+                proxy.set(Fault.HANG)
+                before = watched.started
+                await _until(lambda: watched.started > before)  # a run that began after the freeze: it hangs
+                recorded, hang_began = len(results), time.monotonic()
+                timings = {path: await _timed(session, f"{base}{path}", 25) for path in ("/ready", "/health")}
+                # The hang was in progress all along: the run has not returned, and no result reached the state.
+                assert watched.started == watched.returned + 1 and len(results) == recorded
+                assert time.monotonic() - hang_began < HUNG_SECONDS
+        finally:
+            proxy.set(Fault.PASS)  # so stopping closes the kept connection promptly
+            await scheduler.stop()
+    for path, (answers, seconds) in timings.items():
+        assert answers == {(200, "ready" if path == "/ready" else "alive")}, (path, answers)
+        assert statistics.median(seconds) < 0.02 and max(seconds) < 0.5, (path, seconds)
+
+
+HUNG_SECONDS = 30.0  # the probe timeout: far beyond the measurement, so the hang lasts throughout
+CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=5)
+
+
+class Watched:
+    """A real probe, watched from outside: counts runs started and returned; the runner sees the probe itself."""
+
+    name: ClassVar[str] = "db"  # the database probe's
+
+    def __init__(self, probe: Probe) -> None:
+        assert probe.name == self.name
+        self.probe = probe
+        self.target = probe.target
+        self.started = 0
+        self.returned = 0
+
+    @property
+    def step(self) -> str:
+        return self.probe.step
+
+    async def run(self) -> Details:
+        self.started += 1
+        try:
+            return await self.probe.run()
+        finally:
+            self.returned += 1
+
+    def classify(self, exc: BaseException) -> Failure | None:
+        return self.probe.classify(exc)
+
+    def hint(self, failure: Failure) -> str:
+        return self.probe.hint(failure)
+
+    async def close(self) -> None:
+        await close_probes(Plan((PlannedProbe(self.probe),), {}))
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def _timed(session: aiohttp.ClientSession, url: str, times: int) -> tuple[set[tuple[int, str]], list[float]]:
+    """(HTTP status, body status or error) of every answer, and the seconds each took."""
+    answers, seconds = set(), []
+    for _ in range(times):
+        started = time.perf_counter()
+        async with session.get(url) as response:
+            body = await response.json()
+        seconds.append(time.perf_counter() - started)
+        answers.add((response.status, body.get("status") or body.get("error")))
+    return answers, seconds

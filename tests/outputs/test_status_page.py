@@ -1,7 +1,7 @@
 """The status page at `/`: rendering and escaping in process, then a live agent in headless Chromium.
 
 Screenshots go to test-artifacts/status-page/; the DOM Chromium saw goes beside the agent's other outputs, so the
-secret-hygiene test scans it too.
+session-finish secret scan reads it too.
 """
 
 from __future__ import annotations

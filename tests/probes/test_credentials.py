@@ -48,7 +48,7 @@ async def test_container_role_success_reports_provider_expiry_and_identity(
     expires = datetime.fromisoformat(result.details["expires_at"])
     assert timedelta(minutes=50) < expires - datetime.now(UTC) < timedelta(minutes=61)
     assert p.identity is not None and p.identity.arn == result.details["arn"]
-    assert p.expiry_timestamp == expires.timestamp()
+    assert p.expires_at == expires
     keys = credentials_endpoint.credentials
     assert keys is not None
     assert_clean(result, keys.secret_key, keys.token)

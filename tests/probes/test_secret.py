@@ -11,7 +11,7 @@ from agent.aws.clients import AwsClients, attempt_budget
 from agent.config.models import TargetConfig
 from agent.probes.base import TargetState
 from agent.probes.runner import run_probe
-from agent.probes.secret import SecretProbe, arn_region, parse_secret
+from agent.probes.secret import SecretProbe, parse_secret
 from agent.sandbox.aws import ACCOUNT, AwsErrorStub, CredentialsEndpoint, Keys, refused_port
 from agent.shared.reasons import ProbeFailure, Reason
 from tests.support.aws import PROBE_TIMEOUT, REGION, AwsEnv, Moto, assert_clean, aws_calls, make_target
@@ -236,11 +236,6 @@ def test_parse_secret_rejects_an_empty_plain_secret() -> None:
     with pytest.raises(ProbeFailure) as caught:
         parse_secret("", "s")
     assert caught.value.failure.code == "secret:no_password"
-
-
-def test_arn_region() -> None:
-    assert arn_region("arn:aws:secretsmanager:eu-central-1:123456789012:secret:db-AbCdEf") == "eu-central-1"
-    assert arn_region("orders/db") is None
 
 
 def test_parse_secret_accepts_an_unquoted_numeric_password() -> None:

@@ -11,9 +11,9 @@ from agent.aws.clients import AwsClients
 from agent.config.models import TargetConfig
 from agent.probes.base import TargetState
 from agent.probes.runner import run_probe
-from agent.probes.token import TokenProbe, iam_login_hint
+from agent.probes.token import TokenProbe
 from agent.sandbox.aws import CredentialsEndpoint, EndpointMode, Keys
-from agent.shared.reasons import Reason
+from agent.shared.reasons import Failure, Reason
 from tests.support.aws import PROBE_TIMEOUT, RDS_HOST, REGION, AwsEnv, assert_clean, make_target
 
 KEYS = Keys("AKIATOKENPROBE000000", "token-probe-secret-key-000000000000000")
@@ -133,8 +133,10 @@ async def test_container_role_credentials_sign_tokens(
     assert_clean(result, token_of(state), keys.secret_key, keys.token)
 
 
-def test_iam_login_hint_shows_the_rds_db_connect_resource() -> None:
-    hint = iam_login_hint(iam_target(), account="123456789012")
+async def test_auth_hint_shows_the_hand_check_and_the_rds_db_connect_resource(aws: AwsClients) -> None:
+    """The token probe's hint for an auth failure: the CLI command to sign by hand and the IAM resource to allow."""
+    p, _ = probe(aws)
+    hint = p.hint(Failure(Reason.AUTH, "rds:AccessDenied", "refused"))
     assert f"--hostname {RDS_HOST} --port 5432 --username app --region {REGION}" in hint
-    assert f"arn:aws:rds-db:{REGION}:123456789012:dbuser:<DbiResourceId>/app" in hint
+    assert f"arn:aws:rds-db:{REGION}:<account>:dbuser:<DbiResourceId>/app" in hint
     assert f"DBInstances[?Endpoint.Address==`{RDS_HOST}`].DbiResourceId" in hint

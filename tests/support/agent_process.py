@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-# Every output of every agent process a test starts, so the secret-hygiene test can scan them all.
-OUTPUT_DIR = REPO / "test-artifacts" / "agent-output"
+# Every output of every agent process a test starts, so the session-finish scan (tests/support/leak_scan.py) can
+# read them all: one directory per pytest session (its pid), so two sessions at once neither empty nor scan each
+# other's output. EHA_AGENT_OUTPUT_DIR overrides it (the scan's own tests point inner sessions at a tmp dir).
+OUTPUT_ROOT = REPO / "test-artifacts" / "agent-output"
+OUTPUT_DIR = Path(os.environ.get("EHA_AGENT_OUTPUT_DIR") or OUTPUT_ROOT / f"session-{os.getpid()}")
 
 
 def free_port() -> int:

@@ -57,7 +57,7 @@ def random_name(prefix: str = "eha") -> str:
 
 
 def random_password() -> str:
-    """A fresh password (long enough for the redaction registry), remembered for the hygiene test."""
+    """A fresh password (long enough for the redaction registry), remembered for the session-finish secret scan."""
     return remember(secrets.token_urlsafe(18))
 
 

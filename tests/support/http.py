@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
 
 import aiohttp
+from aiohttp import web
 
 from agent.config.models import AgentConfig
-from agent.outputs.server import bound_port, create_app, start_server
+from agent.outputs.server import create_app, start_server
 from agent.runtime.state import AgentState
 from tests.support.results import PAIRS, make_config, passed
 
@@ -29,6 +30,14 @@ async def serve(state: AgentState, config: AgentConfig | None = None) -> AsyncIt
         yield f"http://127.0.0.1:{bound_port(runner)}"
     finally:
         await runner.cleanup()
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    """The TCP port the runner listens on (the app is started on port 0)."""
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            return int(address[1])
+    raise RuntimeError("the runner is not listening on a TCP socket")
 
 
 class Reply(NamedTuple):

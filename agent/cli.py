@@ -88,7 +88,7 @@ class _VersionAction(argparse.Action):
         parser: argparse.ArgumentParser,
         namespace: argparse.Namespace,
         values: object,
-        option_string: str | None = None,
+        _option_string: str | None = None,
     ) -> None:
         from agent import __version__
 

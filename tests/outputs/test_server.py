@@ -20,7 +20,7 @@ from agent.runtime.plan import Mode, Plan, PlannedProbe, build_plan
 from agent.runtime.rounds import close_probes
 from agent.runtime.scheduler import Scheduler
 from agent.runtime.state import AgentState
-from agent.shared.reasons import Failure, Reason
+from agent.shared.reasons import Failure, Reason, Scope
 from tests.support.databases import PgAdmin, Server, random_password, target_for
 from tests.support.fault_proxy import Fault, fault_proxy
 from tests.support.http import IDENTITY, fetch, ready_state, serve, status_and_body
@@ -209,6 +209,7 @@ class Watched:
     """A real probe, watched from outside: counts runs started and returned; the runner sees the probe itself."""
 
     name: ClassVar[str] = "db"  # the database probe's
+    failure_scope: ClassVar[Scope | None] = None
 
     def __init__(self, probe: Probe) -> None:
         assert probe.name == self.name

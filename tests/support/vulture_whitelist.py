@@ -10,10 +10,13 @@ import logging
 
 from aiobotocore.utils import AioContainerMetadataFetcher
 
+import agent
 from agent.config.dsn import SslMode
 from agent.config.inputs import DatabaseFile
 from agent.config.models import AgentConfig, StatusDetail
 from agent.outputs.metrics import StateCollector
+from agent.probes.pacing import DEFAULT_RELOGIN_SPREAD_SECONDS, spread_for
+from agent.shared.private_api import PRIVATE_APIS
 
 _USED_BY_NAME = (
     AgentConfig.model_config,  # pydantic reads every model's model_config
@@ -27,4 +30,12 @@ _USED_BY_NAME = (
     AioContainerMetadataFetcher.TIMEOUT_SECONDS,
     logging.LogRecord.levelno,  # set on a record by a logging filter; the handlers read them
     logging.LogRecord.exc_text,
+    agent.__getattr__,  # module __getattr__: `agent.__version__` is read lazily (PEP 562)
+    DEFAULT_RELOGIN_SPREAD_SECONDS,  # bench/storm.py models a fleet with these
+    spread_for,
+    # The registry's records are read by tests/shared/test_private_api.py.
+    PRIVATE_APIS[0].package,
+    PRIVATE_APIS[0].used_in,
+    PRIVATE_APIS[0].guarded_by,
+    PRIVATE_APIS[0].on_instance,
 )

@@ -81,7 +81,8 @@ class _VersionAction(argparse.Action):
     """
 
     def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
-        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help)
+        # default=SUPPRESS: nothing lands in the namespace under `dest`; the version is printed.
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help=help)
 
     def __call__(
         self,

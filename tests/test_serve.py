@@ -44,7 +44,7 @@ async def test_gate_starting_ready_then_not_ready_on_password_change_then_recove
         assert (ready.status, ready.json()["status"]) == (503, "not_ready")
         values = await metrics(agent)
         assert sample(values, "ready") == 0 and sample(values, "status", status="not_ready") == 1
-        assert sample(values, "probe_failures_total", probe="db", target="default", reason="auth") >= 2
+        assert sample(values, "probe_failures_total", probe="db", target="default", reason="auth", scope="task") >= 2
         assert sample(values, "probe_success", probe="db", target="default") == 0
         await pg_admin.set_password(user, password)
         await wait_status(agent, "ready")
@@ -70,8 +70,10 @@ async def test_database_port_closed(
         assert (await asyncio.to_thread(agent.get, "/ready")).status == http
         assert (await asyncio.to_thread(agent.get, "/health")).status == 200
         values = await metrics(agent)
-        assert sample(values, "probe_failures_total", probe="db", target="default", reason="network") >= 2
-        assert sample(values, "probe_failures_total", probe="db", target="default", reason="auth") == 0
+        assert (
+            sample(values, "probe_failures_total", probe="db", target="default", reason="network", scope="shared") >= 2
+        )
+        assert sample(values, "probe_failures_total", probe="db", target="default", reason="auth", scope="task") == 0
         pg_proxy.set(Fault.PASS)
         await wait_status(agent, "ready")
 
@@ -179,7 +181,7 @@ async def test_rotation_is_followed_without_a_false_alarm(
         values = await metrics(agent)
         status = (await asyncio.to_thread(agent.get, "/status")).json()
     assert status["status"] == "ready"
-    assert sample(values, "probe_failures_total", probe="db", target="default", reason="auth") == 0
+    assert sample(values, "probe_failures_total", probe="db", target="default", reason="auth", scope="task") == 0
     assert (
         sample(values, "aws_api_calls_total", service="secretsmanager", operation="GetSecretValue", outcome="success")
         >= 2

@@ -335,7 +335,9 @@ async def test_rotation_secret_first_is_followed_without_any_failure(world: AwsW
     fresh login with the cached old password is rejected, the secret is refetched, the new one works."""
     new = distinctive("PostgreSQL password (rotated)")
     opened = await world.agent.metric("db_connections_opened_total", target="default")
-    failures_before = await world.agent.metric("probe_failures_total", probe="db", target="default", reason="auth")
+    failures_before = await world.agent.metric(
+        "probe_failures_total", probe="db", target="default", reason="auth", scope="task"
+    )
 
     async def inject() -> None:
         await world.put_secret(new)
@@ -355,7 +357,9 @@ async def test_rotation_secret_first_is_followed_without_any_failure(world: AwsW
         window=REAUTH * 4 + 2,
         leaks=world.leaks(),
     )
-    failures = await world.agent.metric("probe_failures_total", probe="db", target="default", reason="auth")
+    failures = await world.agent.metric(
+        "probe_failures_total", probe="db", target="default", reason="auth", scope="task"
+    )
     assert failures == failures_before, "a rotation in the right order must not cost a single failed run"
 
 
@@ -367,7 +371,9 @@ async def test_rotation_database_first_stays_under_the_failure_threshold(world: 
     # with room for the time moto takes to store the new value.
     window = INTERVAL * (FAILURE_THRESHOLD - 2)
     started = asyncio.get_running_loop().time()
-    rejected = await world.agent.metric("probe_failures_total", probe="db", target="default", reason="auth")
+    rejected = await world.agent.metric(
+        "probe_failures_total", probe="db", target="default", reason="auth", scope="task"
+    )
 
     async def inject() -> None:
         await world.set_db_password(new)
@@ -378,7 +384,9 @@ async def test_rotation_database_first_stays_under_the_failure_threshold(world: 
     async def proof() -> str | None:
         if asyncio.get_running_loop().time() - started < REAUTH * 3:
             return None
-        failed = await world.agent.metric("probe_failures_total", probe="db", target="default", reason="auth")
+        failed = await world.agent.metric(
+            "probe_failures_total", probe="db", target="default", reason="auth", scope="task"
+        )
         return f"{failed - rejected:.0f} failed runs (auth) around the rotation"
 
     await run_masked(
@@ -390,5 +398,5 @@ async def test_rotation_database_first_stays_under_the_failure_threshold(world: 
         window=REAUTH * 3 + 3,
         leaks=world.leaks(),
     )
-    failed = await world.agent.metric("probe_failures_total", probe="db", target="default", reason="auth")
+    failed = await world.agent.metric("probe_failures_total", probe="db", target="default", reason="auth", scope="task")
     assert failed - rejected <= FAILURE_THRESHOLD - 1

@@ -93,22 +93,27 @@ def model(tasks: int, rng: random.Random, spread: float = SPREAD, reauth: float 
 def _rejected_rate(tasks: int, pacing: LoginPacing, rng: random.Random) -> float:
     """Mean logins/s over the second half of REJECTED_HOURS while every login is rejected."""
     horizon = REJECTED_HOURS * 3600
-    counted = sum(_rejected_attempts(pacing, rng, horizon, horizon / 2) for _ in range(tasks))
+    counted = sum(sum(at >= horizon / 2 for at in logins_while_rejected(pacing, rng, horizon)) for _ in range(tasks))
     return counted / (horizon / 2)
 
 
-def _rejected_attempts(pacing: LoginPacing, rng: random.Random, horizon: float, count_from: float) -> int:
-    """One task's login attempts in [count_from, horizon) when each is rejected (runs at the scheduler's cadence)."""
-    confirm = confirm_delay(INTERVAL, THRESHOLD)
-    at, rejections, not_before, counted = rng.uniform(0, INTERVAL), 0, 0.0, 0
+def logins_while_rejected(
+    pacing: LoginPacing, rng: random.Random, horizon: float, phase: float | None = None
+) -> list[float]:
+    """When one task logs in over `horizon` seconds if every login is rejected: its runs at the scheduler's
+    cadence (quick confirmations, then the interval, +-10 % jitter), a login at each run the pacing allows.
+    `phase` is the first run's time (default: anywhere in the first interval)."""
+    interval = pacing.interval_seconds
+    confirm = confirm_delay(interval, pacing.failure_threshold)
+    at = rng.uniform(0, interval) if phase is None else phase
+    rejections, not_before, logins = 0, 0.0, []
     while at < horizon:
         if at >= not_before:  # the probe logs in; otherwise it repeats the last failure without a login
             rejections += 1
-            counted += at >= count_from
+            logins.append(at)
             not_before = at + pacing.after_rejections(rejections)
-        streak_confirming = rejections < THRESHOLD
-        at += _jittered(confirm if streak_confirming else INTERVAL, rng)
-    return counted
+        at += _jittered(confirm if rejections < pacing.failure_threshold else interval, rng)
+    return logins
 
 
 def _failover(tasks: int, pacing: LoginPacing) -> Counter[int]:

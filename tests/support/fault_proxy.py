@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from enum import StrEnum
 
@@ -31,6 +32,9 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._released = asyncio.Event()
+        self.accepted: list[float] = []  # time.monotonic() of every client connection
+        # time.monotonic() of every client connection that sent something: a login, not a TCP-only reachability look
+        self.spoke: list[float] = []
 
     def start(self) -> FaultProxy:
         self._thread.start()
@@ -87,6 +91,7 @@ class FaultProxy:
         self._released.set()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted.append(time.monotonic())
         if self.fault is Fault.RESET:
             _reset(writer)
             return
@@ -98,16 +103,21 @@ class FaultProxy:
                     return  # the client gave up while we hung: no half-open login for the server to count
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
             self._writers.add(up_writer)
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            await asyncio.gather(self._pipe(reader, up_writer, self.spoke), self._pipe(up_reader, writer))
         except OSError:
             pass
         finally:
             self._writers.discard(writer)
             _reset(writer)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, first_data: list[float] | None = None
+    ) -> None:
         with contextlib.suppress(OSError):
             while data := await reader.read(65536):
+                if first_data is not None:
+                    first_data.append(time.monotonic())
+                    first_data = None
                 while self.fault is Fault.HANG:  # freeze open connections mid-stream
                     await self._released.wait()
                 if self.fault is Fault.SLOW:

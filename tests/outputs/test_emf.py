@@ -209,7 +209,7 @@ async def test_without_service_name_the_family_stands_in(
 ) -> None:
     """Fargate and ECS agents before 1.63.1 give no ServiceName."""
     del ecs_metadata.body["ServiceName"]
-    with caplog.at_level(logging.INFO, "agent.ecs_metadata"):
+    with caplog.at_level(logging.INFO, "agent.aws.ecs_metadata"):
         identity = await read_task_identity(ecs_metadata.uri + "/", 2.0)
     assert (identity.cluster, identity.service) == ("prod", "orders-api")
     assert caplog.records[-1].service_from == "Family"  # type: ignore[attr-defined]
@@ -223,7 +223,7 @@ async def test_no_usable_endpoint_means_unknown_and_one_warning(
     ecs_metadata.body = {"not json": "<html>", "not an object": "[1, 2]"}.get(case, ecs_metadata.body)
     ecs_metadata.hang = case == "hangs"
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, "agent.ecs_metadata"):
+    with caplog.at_level(logging.WARNING, "agent.aws.ecs_metadata"):
         assert await read_task_identity(uri, 0.5) == TaskIdentity.unknown()
     assert time.monotonic() - started < 3.0
     (record,) = caplog.records

@@ -4,11 +4,9 @@ API to break and fix things. Everything listens on 127.0.0.1; Ctrl-C or SIGTERM 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import signal
 import socket
-import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -45,14 +43,10 @@ def say(text: str) -> None:
 
 
 def run_sandbox(options: SandboxOptions) -> int:
-    """Run until Ctrl-C/SIGTERM, then clean up; 0 after a clean stop, 1 when it could not start."""
-    if importlib.util.find_spec("moto") is None:
-        print(
-            "ecs-health-agent sandbox: moto is not installed; it plays STS and Secrets Manager here:"
-            " pip install 'ecs-health-agent[sandbox]' (from a checkout: pip install -e '.[sandbox]')",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
+    """Run until Ctrl-C/SIGTERM, then clean up; 0 after a clean stop, 1 when it could not start.
+
+    Needs moto (the `sandbox` extra); agent.cli checks that it imports before calling this.
+    """
     return asyncio.run(_main(options))
 
 

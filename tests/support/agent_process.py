@@ -17,15 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 # Every output of every agent process a test starts, so the secret-hygiene test can scan them all.
 OUTPUT_DIR = REPO / "test-artifacts" / "agent-output"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def agent_env(extra: Mapping[str, str]) -> dict[str, str]:

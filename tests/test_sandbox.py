@@ -24,8 +24,9 @@ import pytest
 
 from agent.sandbox.database import enforcement_problem, new_password, open_database
 from agent.sandbox.postgres import PostgresSandbox
-from tests.support.agent_process import OUTPUT_DIR, REPO, AgentProcess, agent_env, free_port, run_agent
+from tests.support.agent_process import OUTPUT_DIR, REPO, AgentHttp, agent_env, run_agent
 from tests.support.databases import Server
+from tests.support.ports import free_port
 from tests.support.secrets import remember
 
 UNINSTALLED = Path(__file__).resolve().parent / "support" / "uninstalled"  # a sitecustomize hiding modules
@@ -115,7 +116,7 @@ def test_break_the_password_rotate_the_secret_and_stop_cleanly(tmp_path: Path) -
     control = f"http://127.0.0.1:{control_port}"
     with sandbox(agent_port, control_port, tmp_path) as (proc, log):
         info = wait_json(f"{control}/", START_TIMEOUT, proc, log)
-        agent = AgentProcess(proc, agent_port, log)
+        agent = AgentHttp(agent_port)
         agent.wait_for(lambda body: body["status"] == "ready", timeout=START_TIMEOUT)
         before = secret_password(info)
         assert post(f"{control}/break/password")["broken"] == ["password"]

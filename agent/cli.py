@@ -133,8 +133,19 @@ def _serve(config: AgentConfig) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from agent.sandbox.demo import SandboxOptions, run_sandbox
+    # The demo is an extra that container images leave out (agent.sandbox, moto). Importing all of it here makes
+    # a missing piece one line naming it and the fix, not an internal error once half the sandbox runs.
+    try:
+        import moto.server  # noqa: F401 - plays STS, IAM and Secrets Manager; the demo starts it in a thread
 
+        from agent.sandbox.demo import SandboxOptions, run_sandbox
+    except ModuleNotFoundError as exc:
+        print(
+            f"ecs-health-agent sandbox: {exc.name} is not installed (the sandbox is an extra, left out of the"
+            " container image): pip install 'ecs-health-agent[sandbox]' (from a checkout: pip install -e '.[sandbox]')",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     return run_sandbox(SandboxOptions(port=args.port, control_port=args.control_port, postgres=args.postgres))
 
 

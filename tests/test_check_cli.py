@@ -9,10 +9,11 @@ import asyncio
 import json
 from typing import Any
 
-from agent.sandbox.aws import CredentialsEndpoint, EndpointMode, refused_port
+from agent.sandbox.aws import CredentialsEndpoint, EndpointMode
 from tests.support.agent_process import run_agent
 from tests.support.aws import RDS_HOST, REGION, AwsEnv, Moto
 from tests.support.databases import MySqlAdmin, PgAdmin, Server, random_password
+from tests.support.ports import refused_port
 from tests.support.secrets import remember
 
 TIMEOUT = {"AGENT_TIMEOUT_SECONDS": "2"}

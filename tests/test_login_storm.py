@@ -11,14 +11,14 @@ import math
 import random
 import time
 from collections import Counter
-from contextlib import ExitStack
+from contextlib import AsyncExitStack
 from datetime import datetime
 
 import pytest
 
 from agent.probes.pacing import LoginPacing
 from bench.storm import logins_while_rejected
-from tests.support.agent_process import AgentProcess, serving
+from tests.support.agent_process import ServedAgent, serving
 from tests.support.databases import PgAdmin, Server, random_password
 from tests.support.fault_proxy import fault_proxy
 from tests.support.serve import pg_env
@@ -30,7 +30,7 @@ def _iso(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-async def _ready(agent: AgentProcess, timeout: float = 20.0) -> None:
+async def _ready(agent: ServedAgent, timeout: float = 20.0) -> None:
     await asyncio.to_thread(agent.wait_for, lambda body: body["status"] == "ready", "/ready", timeout)
 
 
@@ -41,7 +41,7 @@ async def test_a_wrong_password_reads_not_ready_within_15_s_at_the_defaults(
     within 15 s of the first rejected login (it took three full intervals, ~31 s, before)."""
     user = await pg_admin.role(random_password())
     env = {**pg_env(pg_server, user, random_password()), "AGENT_INTERVAL_SECONDS": "10", "AGENT_FAILURE_THRESHOLD": "3"}
-    with serving(env) as agent:
+    async with serving(env) as agent:
         body = await asyncio.to_thread(agent.wait_for, lambda b: b["status"] == "not_ready", "/ready", 25.0)
         assert body["failing"] == [{"probe": "db", "target": "default", "reason": "auth", "scope": "task"}]
         lines = agent.log_lines()
@@ -71,7 +71,7 @@ async def _count_rejected_logins(pg_server: Server, pg_admin: PgAdmin, seconds: 
         # sslmode=prefer would count twice: asyncpg, like libpq, retries a rejected TLS login without TLS.
         env["AGENT_DB_DSN"] += "?sslmode=disable"
         env |= {"AGENT_FAILURE_THRESHOLD": "3", "AGENT_TIMEOUT_SECONDS": "1"}
-        with serving(env) as agent:
+        async with serving(env) as agent:
             await asyncio.to_thread(agent.wait_for, lambda b: bool(b["failing"]), "/ready", 15.0)
             first = proxy.spoke[0]
             await asyncio.sleep(max(0.0, first + seconds - time.monotonic()))
@@ -114,7 +114,7 @@ async def test_a_kept_connection_the_server_ends_drops_probe_success_within_1_s(
     password = random_password()
     user = await pg_admin.role(password)
     env = {**pg_env(pg_server, user, password), "AGENT_INTERVAL_SECONDS": "10", "AGENT_DB_RELOGIN_SPREAD_SECONDS": "3"}
-    with serving(env) as agent:
+    async with serving(env) as agent:
         await _ready(agent)
         [pid] = await pg_admin.settle(user, 1)
         ended = time.monotonic()
@@ -147,8 +147,8 @@ async def test_a_mass_disconnect_spreads_the_fleets_re_logins(pg_server: Server,
         "AGENT_INTERVAL_SECONDS": "5",
         "AGENT_DB_RELOGIN_SPREAD_SECONDS": str(spread),
     }
-    with ExitStack() as stack:
-        fleet = [stack.enter_context(serving(env, startup_timeout=60.0)) for _ in range(agents)]
+    async with AsyncExitStack() as stack:
+        fleet = [await stack.enter_async_context(serving(env, startup_timeout=60.0)) for _ in range(agents)]
         await asyncio.gather(*(_ready(agent, 60.0) for agent in fleet))
         assert len(await pg_admin.settle(user, agents)) == agents
         cut = time.time()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
+import os
 import re
 import signal
 import socket
@@ -22,13 +22,14 @@ import asyncpg
 import botocore.session
 import pytest
 
-from agent.sandbox import demo
 from agent.sandbox.database import enforcement_problem, new_password, open_database
 from agent.sandbox.postgres import PostgresSandbox
-from tests.support.agent_process import OUTPUT_DIR, REPO, AgentProcess, agent_env, free_port
+from tests.support.agent_process import OUTPUT_DIR, REPO, AgentHttp, agent_env, run_agent
 from tests.support.databases import Server
+from tests.support.ports import free_port
 from tests.support.secrets import remember
 
+UNINSTALLED = Path(__file__).resolve().parent / "support" / "uninstalled"  # a sitecustomize hiding modules
 START_TIMEOUT = 120.0  # moto, a throwaway cluster and the agent, on a loaded 2-core machine
 FAST = {"AGENT_INTERVAL_SECONDS": "0.3", "AGENT_DB_REAUTH_SECONDS": "1", "AGENT_FAILURE_THRESHOLD": "2"}
 
@@ -115,7 +116,7 @@ def test_break_the_password_rotate_the_secret_and_stop_cleanly(tmp_path: Path) -
     control = f"http://127.0.0.1:{control_port}"
     with sandbox(agent_port, control_port, tmp_path) as (proc, log):
         info = wait_json(f"{control}/", START_TIMEOUT, proc, log)
-        agent = AgentProcess(proc, agent_port, log)
+        agent = AgentHttp(agent_port)
         agent.wait_for(lambda body: body["status"] == "ready", timeout=START_TIMEOUT)
         before = secret_password(info)
         assert post(f"{control}/break/password")["broken"] == ["password"]
@@ -176,13 +177,15 @@ def _assert_nothing_left(info: dict[str, Any], pids: set[int], agent_port: int, 
         assert not Path(info["postgres"]["data_dir"]).exists()
 
 
-def test_without_moto_the_sandbox_says_what_to_install(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "moto" else real(name, *a))
-    assert demo.run_sandbox(demo.SandboxOptions()) == 1
-    assert "pip install 'ecs-health-agent[sandbox]'" in capsys.readouterr().err
+@pytest.mark.parametrize("missing", ["moto", "agent.sandbox"])
+def test_without_the_extra_the_command_names_what_is_missing_and_the_fix_and_exits_2(missing: str) -> None:
+    """As in the container image (no moto, no agent.sandbox): one line on stderr, exit 2, no traceback."""
+    path = os.pathsep.join(filter(None, [str(UNINSTALLED), os.environ.get("PYTHONPATH")]))
+    done = run_agent("sandbox", "--port", str(free_port()), env={"PYTHONPATH": path, "EHA_TEST_UNINSTALLED": missing})
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"ecs-health-agent sandbox: {missing} is not installed"), line
+    assert line.endswith(": pip install 'ecs-health-agent[sandbox]' (from a checkout: pip install -e '.[sandbox]')")
 
 
 async def test_a_server_that_trusts_loopback_is_not_used_and_a_throwaway_cluster_is() -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from agent.sandbox.aws import CredentialsEndpoint, moto_client
-from tests.support.agent_process import AgentProcess, run_agent, serving
+from tests.support.agent_process import ServedAgent, run_agent, serving
 from tests.support.aws import REGION, AwsEnv, Moto
 from tests.support.databases import PgAdmin, Server, random_password
 from tests.support.fault_proxy import Fault, FaultProxy, fault_proxy
@@ -34,7 +34,7 @@ async def test_gate_starting_ready_then_not_ready_on_password_change_then_recove
     password = random_password()
     user = await pg_admin.role(password)
     env = {**pg_env(pg_server, user, password), "AGENT_DB_REAUTH_SECONDS": "1"}
-    with serving(env) as agent:
+    async with serving(env) as agent:
         await wait_status(agent, "ready")
         assert (await asyncio.to_thread(agent.get, "/ready")).status == 200
         await pg_admin.set_password(user, random_password())
@@ -62,7 +62,7 @@ async def test_database_port_closed(
     password = random_password()
     user = await pg_admin.role(password)
     env = {**pg_env(pg_server, user, password, pg_proxy.port), "AGENT_READINESS_POLICY": policy}
-    with serving(env) as agent:
+    async with serving(env) as agent:
         await wait_status(agent, "ready")
         pg_proxy.set(Fault.REFUSE)
         body = await wait_status(agent, expected)
@@ -84,7 +84,7 @@ async def test_hung_database_does_not_slow_health_or_ready(
     """Handlers read a snapshot: a database that accepts and never answers costs them nothing."""
     password = random_password()
     user = await pg_admin.role(password)
-    with serving(pg_env(pg_server, user, password, pg_proxy.port)) as agent:
+    async with serving(pg_env(pg_server, user, password, pg_proxy.port)) as agent:
         await wait_status(agent, "ready")
         pg_proxy.set(Fault.HANG)
         await asyncio.to_thread(agent.wait_for, lambda b: b["probes"][0]["consecutive_failures"] >= 2)
@@ -96,7 +96,7 @@ async def test_hung_database_does_not_slow_health_or_ready(
         pg_proxy.set(Fault.PASS)
 
 
-def _timings(agent: AgentProcess, paths: list[str]) -> list[float]:
+def _timings(agent: ServedAgent, paths: list[str]) -> list[float]:
     return [agent.get(path).elapsed for path in paths]
 
 
@@ -105,7 +105,7 @@ async def test_metrics_pass_promtool(pg_server: Server, pg_admin: PgAdmin) -> No
     assert promtool, "promtool not found: install Debian's 'prometheus' package (scripts/setup.sh does)"
     password = random_password()
     user = await pg_admin.role(password)
-    with serving(pg_env(pg_server, user, "wrong-" + password)) as agent:
+    async with serving(pg_env(pg_server, user, "wrong-" + password)) as agent:
         await asyncio.to_thread(agent.wait_for, lambda b: b["probes"][0]["consecutive_failures"] >= 1)
         body = (await asyncio.to_thread(agent.get, "/metrics")).body
     proc = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
@@ -117,7 +117,7 @@ async def test_one_kept_connection_and_a_fresh_login_per_reauth_period(pg_server
     password = random_password()
     user = await pg_admin.role(password)
     env = {**pg_env(pg_server, user, password), "AGENT_DB_REAUTH_SECONDS": "1"}
-    with serving(env) as agent:
+    async with serving(env) as agent:
         await wait_status(agent, "ready")
         started = time.monotonic()
         sessions = []
@@ -147,7 +147,7 @@ async def test_secret_is_fetched_at_its_cadence_not_every_interval(
         "AGENT_SECRET_REFRESH_SECONDS": "2",
     }
     env.pop("AGENT_DB_PASSWORD")
-    with serving(env) as agent:
+    async with serving(env) as agent:
         await wait_status(agent, "ready")
         await asyncio.sleep(3.2)
         values = await metrics(agent)
@@ -172,7 +172,7 @@ async def test_rotation_is_followed_without_a_false_alarm(
     env = {**pg_env(pg_server, user, old), "AGENT_DB_SECRET_ID": name, "AWS_REGION": REGION}
     env.pop("AGENT_DB_PASSWORD")
     env["AGENT_DB_REAUTH_SECONDS"] = "1"
-    with serving(env) as agent:
+    async with serving(env) as agent:
         await wait_status(agent, "ready")
         async with moto_client(moto.url, "secretsmanager", moto.identities.admin, REGION) as sm:
             await sm.put_secret_value(SecretId=name, SecretString=f'{{"username": "{user}", "password": "{new}"}}')
@@ -192,15 +192,15 @@ async def test_sigterm_drains_then_exits_zero(pg_server: Server, pg_admin: PgAdm
     password = random_password()
     user = await pg_admin.role(password)
     env = {**pg_env(pg_server, user, password), "AGENT_SHUTDOWN_GRACE_SECONDS": "1.5"}
-    with serving(env) as agent:
+    async with serving(env) as agent:
         await wait_status(agent, "ready")
-        agent.proc.send_signal(15)
+        agent.process.send_signal(15)
         ready = await asyncio.to_thread(agent.wait_for, lambda b: b["status"] == "draining", "/ready", 2.0)
         assert ready == {"status": "draining", "failing": []}
         assert (await asyncio.to_thread(agent.get, "/ready")).status == 503
         assert (await asyncio.to_thread(agent.get, "/health")).status == 200
         started = time.monotonic()
-        code = await asyncio.to_thread(agent.proc.wait, 10)
+        code = await asyncio.wait_for(agent.process.wait(), 10)
         assert code == 0
         assert time.monotonic() - started < 3.0
     assert await pg_admin.settle(user, 0) == [], "the kept connection must be closed on exit"
@@ -209,7 +209,7 @@ async def test_sigterm_drains_then_exits_zero(pg_server: Server, pg_admin: PgAdm
 async def test_healthcheck_command_against_live_and_dead_agent(pg_server: Server, pg_admin: PgAdmin) -> None:
     password = random_password()
     user = await pg_admin.role(password)
-    with serving(pg_env(pg_server, user, password)) as agent:
+    async with serving(pg_env(pg_server, user, password)) as agent:
         await wait_status(agent, "ready")
         port = str(agent.port)
         live = await asyncio.to_thread(run_agent, "healthcheck", "--port", port, env={})
@@ -222,7 +222,7 @@ async def test_healthcheck_command_against_live_and_dead_agent(pg_server: Server
 async def test_ready_is_503_while_a_task_that_can_never_work_starts(pg_server: Server, pg_admin: PgAdmin) -> None:
     """A bad deployment (wrong password from the first run) never takes traffic and says why."""
     user = await pg_admin.role(random_password())
-    with serving(pg_env(pg_server, user, "stale-password-literal")) as agent:
+    async with serving(pg_env(pg_server, user, "stale-password-literal")) as agent:
         body = await asyncio.to_thread(agent.wait_for, lambda b: b["status"] == "not_ready", "/ready")
         assert body["failing"] == [{"probe": "db", "target": "default", "reason": "auth", "scope": "task"}]
         probe = agent.probe("db")

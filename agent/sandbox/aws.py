@@ -1,7 +1,9 @@
-"""AWS stand-ins on loopback: moto as a real server, an ECS container-credentials endpoint, an error stub.
+"""AWS stand-ins on loopback for `ecs-health-agent sandbox`: moto as a real server, an ECS container-credentials
+endpoint. Needs moto (the `sandbox` extra).
 
-Used by the tests and by `ecs-health-agent sandbox`; needs moto (the `sandbox` extra). The agent reaches them
-through the standard variables (AWS_ENDPOINT_URL, AWS_CONTAINER_CREDENTIALS_FULL_URI): no special code path.
+The tests and the bench build their worlds from the same blocks; stand-ins only tests use (an AWS error stub,
+silent and refused ports) live in tests/support/. The agent reaches all of them through the standard variables
+(AWS_ENDPOINT_URL, AWS_CONTAINER_CREDENTIALS_FULL_URI): no special code path.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
-ACCOUNT = "123456789012"  # moto's default account
 ROLE_NAME = "agent-task-role"  # may read every secret
 DENIED_ROLE_NAME = "agent-task-role-denied"  # may do nothing
 USER_NAME = "agent-user"  # an IAM user with the task role's permissions, for access-key setups
@@ -199,7 +200,7 @@ class CredentialsEndpoint:
         """Listen on a free loopback port; return the URL."""
         app = web.Application()
         app.router.add_get(self.path, self._handle)
-        self._runner = await _app_runner(app)
+        self._runner = await app_runner(app)
         await self._listen()
         return self.url
 
@@ -254,49 +255,8 @@ class CredentialsEndpoint:
         }
 
 
-class AwsErrorStub:
-    """Answers every AWS request with one error moto cannot produce (ExpiredToken, throttling, KMS), as XML
-    for query-protocol services (STS, RDS) and as JSON for JSON ones (Secrets Manager)."""
-
-    def __init__(self, code: str, status: int = 400, message: str = "stubbed error") -> None:
-        self.code, self.status, self.message = code, status, message
-        self.requests: list[str] = []  # the operation of each request, in order
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def start(self) -> str:
-        """Listen on a free loopback port; return the URL for AWS_ENDPOINT_URL."""
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = await _app_runner(app)
-        sock = loopback_socket()
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        await web.SockSite(self._runner, sock).start()
-        return self.url
-
-    async def stop(self) -> None:
-        """Stop listening."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        target = request.headers.get("X-Amz-Target")
-        if target:
-            self.requests.append(target.rsplit(".", 1)[-1])
-            body = json.dumps({"__type": self.code, "message": self.message})
-            return web.Response(status=self.status, text=body, content_type="application/x-amz-json-1.1")
-        form = await request.post()
-        self.requests.append(str(form.get("Action", "?")))
-        xml = (
-            "<ErrorResponse><Error><Type>Sender</Type>"
-            f"<Code>{self.code}</Code><Message>{self.message}</Message>"
-            "</Error><RequestId>sandbox</RequestId></ErrorResponse>"
-        )
-        return web.Response(status=self.status, text=xml, content_type="text/xml")
-
-
-async def _app_runner(app: web.Application) -> web.AppRunner:
+async def app_runner(app: web.Application) -> web.AppRunner:
+    """A set-up AppRunner without access log whose stop does not wait for hung handlers."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)  # hung handlers must not delay a stop
     await runner.setup()
     return runner
@@ -308,26 +268,3 @@ def loopback_socket(port: int = 0) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     return sock
-
-
-def refused_port() -> int:
-    """A loopback port nothing listens on (bound, then closed): connecting is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-class SilentListener:
-    """A loopback port that completes the TCP handshake and never answers (a black-holed service)."""
-
-    def __init__(self) -> None:
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(64)  # never accept(): the kernel completes handshakes, nothing ever replies
-        self.port: int = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        """Stop listening (pending connections are reset)."""
-        self._sock.close()

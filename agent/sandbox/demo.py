@@ -4,11 +4,10 @@ API to break and fix things. Everything listens on 127.0.0.1; Ctrl-C or SIGTERM 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import json
 import os
 import signal
 import socket
-import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from agent.sandbox.agent_process import AgentExited, AgentProcess
+from agent.sandbox.agent_process import AgentExited, AgentProcess, Stream
 from agent.sandbox.aws import CredentialsEndpoint, Identities, MotoServer, assume_role, seed_identities
 from agent.sandbox.control import ACTIONS, create_control_app
 from agent.sandbox.database import DatabaseUnavailable, SandboxDatabase, open_database
@@ -45,14 +44,10 @@ def say(text: str) -> None:
 
 
 def run_sandbox(options: SandboxOptions) -> int:
-    """Run until Ctrl-C/SIGTERM, then clean up; 0 after a clean stop, 1 when it could not start."""
-    if importlib.util.find_spec("moto") is None:
-        print(
-            "ecs-health-agent sandbox: moto is not installed; it plays STS and Secrets Manager here:"
-            " pip install 'ecs-health-agent[sandbox]' (from a checkout: pip install -e '.[sandbox]')",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
+    """Run until Ctrl-C/SIGTERM, then clean up; 0 after a clean stop, 1 when it could not start.
+
+    Needs moto (the `sandbox` extra); agent.cli checks that it imports before calling this.
+    """
     return asyncio.run(_main(options))
 
 
@@ -64,7 +59,10 @@ async def _main(options: SandboxOptions) -> int:
     except asyncio.CancelledError:
         say("sandbox: stopped; everything it started is gone")
         return EXIT_OK
-    except (DatabaseUnavailable, AgentExited, OSError) as exc:
+    except AgentExited as exc:
+        say(f"sandbox: cannot run: {exc} (its output is above)")
+        return EXIT_FAILED
+    except (DatabaseUnavailable, OSError) as exc:
         say(f"sandbox: cannot run: {exc}")
         return EXIT_FAILED
 
@@ -97,7 +95,7 @@ async def _run(options: SandboxOptions, cleanup: AsyncExitStack) -> int:
     say(f"Secrets Manager: secret {world.secret_arn} holds the role's username and password")
     info: dict[str, Any] = {"agent": {"url": f"http://127.0.0.1:{options.port}", "pid": None}}
     await _serve_control(create_control_app(world, info), options.control_port, cleanup)
-    agent = AgentProcess(world.agent_env(options.port), say)
+    agent = AgentProcess(world.agent_env(options.port), _show)
     cleanup.push_async_callback(_quietly, "the agent", agent.stop)
     await agent.start()
     await agent.wait_listening(options.port, LISTEN_TIMEOUT_SECONDS)
@@ -176,3 +174,23 @@ def _banner(options: SandboxOptions, world: dict[str, Any]) -> None:
         "",
     ]
     say("\n".join(lines))
+
+
+def _show(stream: Stream, raw: bytes) -> None:
+    """One line the agent wrote, as `agent | level message` (and its hint); both pipes alike."""
+    for line in _readable(raw.decode("utf-8", errors="replace").rstrip()):
+        say(f"agent | {line}")
+
+
+def _readable(line: str) -> list[str]:
+    """A JSON log line as `level message` plus its hint (the agent has already redacted it); other text as is."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return [line] if line else []
+    if not isinstance(record, dict) or "message" not in record:
+        return [line]
+    lines = [f"{record.get('level', '')} {record['message']}".strip()]
+    if record.get("hint"):
+        lines.append(f"  next: {record['hint']}")
+    return lines

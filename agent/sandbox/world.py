@@ -8,7 +8,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.sandbox.aws import CredentialsEndpoint, EndpointMode, Identities, moto_client, schedule_secret_deletion
+from agent.sandbox.aws import (
+    CredentialsEndpoint,
+    EndpointMode,
+    Identities,
+    create_secret,
+    moto_client,
+    schedule_secret_deletion,
+)
 from agent.sandbox.database import SandboxDatabase, new_password
 from agent.shared.redact import SECRETS
 
@@ -46,9 +53,8 @@ class World:
         """A fresh password in the database role and in an RDS-format JSON secret."""
         self._password = _remember(new_password())
         await self.db.create(self._password)
-        async with moto_client(self.moto_url, "secretsmanager", self.identities.admin, REGION) as sm:
-            answer = await sm.create_secret(Name=SECRET_NAME, SecretString=self._secret_string())
-        self.secret_arn = str(answer["ARN"])
+        admin = self.identities.admin
+        self.secret_arn = await create_secret(self.moto_url, admin, SECRET_NAME, self._secret_string(), REGION)
 
     def agent_env(self, port: int) -> dict[str, str]:
         """The agent's environment, as ECS would give it: container credentials, a secret id, a DSN."""

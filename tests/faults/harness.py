@@ -1,9 +1,11 @@
-"""A real `serve` process for the fault suite: output captured in memory, a poller keeping a timeline of what
-/ready, /status and /health said, and the process's own fds and memory read from /proc.
+"""A real `serve` process for the fault suite: a poller keeping a timeline of what /ready, /status and /health
+said, the process's own fds and memory read from /proc, and the secret checks when it stops.
 
-Everything is asyncio on the test's loop (the loopback stand-ins live there too); the only threads are the two
-that drain the process's pipes. Output is kept in memory rather than only in a shared directory, so another
-pytest session clearing test-artifacts/ cannot take it away before the hygiene checks read it.
+Started and stopped by the same runner as every other test's agent and the sandbox's
+(tests/support/agent_process.running_agent over agent.sandbox.agent_process); this adapter adds what only the
+fault suite needs. Everything is asyncio on the test's loop (the loopback stand-ins live there too). Output is
+kept in memory (and in CAPTURED) rather than only in a shared directory, so another pytest session clearing
+test-artifacts/ cannot take it away before the hygiene checks read it.
 """
 
 from __future__ import annotations
@@ -12,18 +14,16 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.sandbox.agent_process import AgentProcess
 from tests.faults.hygiene import assert_no_distinctive_secret
-from tests.support.agent_process import OUTPUT_DIR, REPO, agent_env, free_port
+from tests.support.agent_process import REPO, Captured, agent_env, running_agent
+from tests.support.ports import free_port
 from tests.support.secrets import CAPTURED
 
 RESOLVER_DIR = Path(__file__).resolve().parent / "resolver"
@@ -116,17 +116,26 @@ class LiveAgent:
     """A running `serve` process and everything it said."""
 
     name: str
-    proc: subprocess.Popen[bytes]
+    process: AgentProcess
     port: int
-    stdout: bytearray = field(default_factory=bytearray)
-    stderr: bytearray = field(default_factory=bytearray)
-    bodies: list[bytes] = field(default_factory=list)
+    captured: Captured
     timeline: list[Sample] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        pid = self.process.pid
+        assert pid is not None, f"{self.name}: the agent is not running"
+        return pid
+
+    @property
+    def running(self) -> bool:
+        return self.process.returncode is None
+
+    @property
+    def bodies(self) -> list[bytes]:
+        """Every HTTP body the agent answered to get()."""
+        return self.captured.bodies
 
     async def get(self, path: str, method: str = "GET", timeout: float = 2.0) -> Reply:
         """A request whose body is kept for the secret checks."""
@@ -166,7 +175,7 @@ class LiveAgent:
 
     async def poll(self) -> None:
         """Sample every POLL_SECONDS for as long as the agent lives (run as a task)."""
-        while self.proc.poll() is None:
+        while self.running:
             with contextlib.suppress(OSError, ValueError, TimeoutError):
                 self.timeline.append(await self.sample())
                 self._changed.set()
@@ -182,9 +191,9 @@ class LiveAgent:
                     return sample
             seen = len(self.timeline)
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.proc.poll() is not None:
+            if remaining <= 0 or not self.running:
                 last = self.timeline[-1].describe() if self.timeline else "no sample"
-                alive = "alive" if self.proc.poll() is None else f"exited {self.proc.returncode}"
+                alive = "alive" if self.running else f"exited {self.process.returncode}"
                 raise AssertionError(f"{self.name}: not within {timeout:.1f}s; last: {last}; process {alive}")
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
@@ -209,11 +218,10 @@ class LiveAgent:
         raise AssertionError("no VmRSS in /proc/PID/status")
 
     def output(self) -> str:
-        return (bytes(self.stdout) + b"\n--- stderr ---\n" + bytes(self.stderr)).decode(errors="replace")
+        return self.captured.output()
 
     def log_lines(self) -> list[dict[str, Any]]:
-        lines = bytes(self.stdout).decode(errors="replace").splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
+        return self.captured.log_lines()
 
 
 def _labels_match(rest: str, labels: Mapping[str, str]) -> bool:
@@ -224,11 +232,6 @@ def _labels_match(rest: str, labels: Mapping[str, str]) -> bool:
     inside = rest[1 : rest.index("}")]
     pairs = dict(item.split("=", 1) for item in inside.split(",") if "=" in item)
     return all(pairs.get(k) == f'"{v}"' for k, v in labels.items())
-
-
-def _drain(stream: Any, sink: bytearray) -> None:
-    for chunk in iter(lambda: stream.read1(65536), b""):
-        sink += chunk
 
 
 def fault_env(extra: Mapping[str, str], hosts_file: Path | None = None) -> dict[str, str]:
@@ -252,77 +255,29 @@ async def live_agent(
     """Start `python -m agent serve`, poll it, and on exit stop it and check its output for secrets."""
     port = free_port()
     full_env = fault_env({"AGENT_HOST": "127.0.0.1", "AGENT_PORT": str(port), **env}, hosts_file)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "agent", "serve", *args],
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=REPO,
-    )
-    agent = LiveAgent(name, proc, port)
-    drains = [
-        threading.Thread(target=_drain, args=(proc.stdout, agent.stdout), daemon=True),
-        threading.Thread(target=_drain, args=(proc.stderr, agent.stderr), daemon=True),
-    ]
-    for thread in drains:
-        thread.start()
-    poller: asyncio.Task[None] | None = None
-    try:
-        await _wait_listening(agent, startup_timeout)
+    stem = f"faults-{name}-{time.time_ns()}"
+
+    def keep(captured: Captured) -> None:
+        """Where people (and the session-wide hygiene checks) look for it."""
+        CAPTURED.append(
+            (name, captured.output() + "\n--- bodies ---\n" + b"\n".join(captured.bodies).decode(errors="replace"))
+        )
+        with contextlib.suppress(OSError):
+            captured.keep(stem, ARTIFACTS)
+
+    running = running_agent(full_env, args, port, startup_timeout=startup_timeout, stop_timeout=20.0, keep=keep)
+    async with running as (process, captured):
+        agent = LiveAgent(name, process, port, captured)
         poller = asyncio.create_task(agent.poll(), name=f"poll {name}")
-        yield agent
-    finally:
-        if poller is not None:
+        try:
+            yield agent
+        finally:
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
-        code = await asyncio.to_thread(_stop, proc)
-        for thread in drains:
-            await asyncio.to_thread(thread.join, 10)
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
-        _keep(agent)
-    assert code == 0, f"{name}: exit code {code} after SIGTERM:\n{agent.output()[-3000:]}"
-    assert b"Traceback" not in agent.stderr + agent.stdout, f"{name}: a traceback:\n{agent.output()[-3000:]}"
-    assert_no_distinctive_secret(agent.output(), f"{name} stdout/stderr")
+    code, output = process.returncode, agent.output()
+    assert code == 0, f"{name}: exit code {code} after SIGTERM:\n{output[-3000:]}"
+    assert "Traceback" not in output, f"{name}: a traceback:\n{output[-3000:]}"
+    assert_no_distinctive_secret(output, f"{name} stdout/stderr")
     for body in agent.bodies:
         assert_no_distinctive_secret(body.decode(errors="replace"), f"{name} HTTP body")
-
-
-async def _wait_listening(agent: LiveAgent, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if agent.proc.poll() is not None:
-            await asyncio.sleep(0.2)  # let the drain threads catch the last words
-            raise AssertionError(f"{agent.name} exited with {agent.proc.returncode}:\n{agent.output()[-3000:]}")
-        with contextlib.suppress(OSError, ValueError, TimeoutError):
-            await http(agent.port, "GET", "/health", timeout=0.5)
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{agent.name} did not answer within {timeout}s:\n{agent.output()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> int | None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            return proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            return None
-    return proc.returncode
-
-
-def _keep(agent: LiveAgent) -> None:
-    """Keep the output where people (and the session-finish scan, tests/support/leak_scan.py) look for it."""
-    text = agent.output()
-    bodies = b"\n".join(agent.bodies)
-    CAPTURED.append((agent.name, text + "\n--- bodies ---\n" + bodies.decode(errors="replace")))
-    stem = f"faults-{agent.name}-{time.time_ns()}"
-    for directory in (OUTPUT_DIR, ARTIFACTS):
-        with contextlib.suppress(OSError):
-            directory.mkdir(parents=True, exist_ok=True)
-            (directory / f"{stem}.out").write_text(text)
-            (directory / f"{stem}.bodies").write_bytes(bodies)

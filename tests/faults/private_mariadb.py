@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pymysql
 
-from tests.support.agent_process import free_port
+from tests.support.ports import free_port
 
 INSTALL_DB = "mariadb-install-db"
 SERVER = "mariadbd"

@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import ClientSession, web
 
-from agent.sandbox.aws import ACCOUNT, Keys, loopback_socket
+from agent.sandbox.aws import Keys, loopback_socket
 from tests.faults.hygiene import distinctive
-from tests.support.aws import Moto
+from tests.support.aws import ACCOUNT, Moto
 
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "upgrade", "te"}

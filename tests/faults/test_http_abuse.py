@@ -63,7 +63,7 @@ async def raw(port: int, data: bytes, *, timeout: float = 1.0, read: bool = True
 async def assert_healthy(agent: LiveAgent) -> None:
     reply = await http(agent.port, "GET", "/health", timeout=HEALTH_BUDGET * 4)
     assert reply.status == 200 and reply.elapsed < HEALTH_BUDGET, f"/health {reply.status} in {reply.elapsed:.3f}s"
-    assert agent.proc.poll() is None, "the agent process died"
+    assert agent.running, "the agent process died"
 
 
 async def test_unknown_paths_answer_a_json_404_listing_the_endpoints(agent: LiveAgent) -> None:

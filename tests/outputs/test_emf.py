@@ -4,7 +4,6 @@ the published EMF specification (JSON schema plus the rules a schema cannot expr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import logging
@@ -21,7 +20,7 @@ from agent.outputs.emf import MAX_VALUES, EmfAggregator, EmfPublisher, Window, r
 from agent.probes.base import ProbeResult
 from agent.runtime.state import AgentState
 from agent.shared.reasons import NOT_RUN_CODE, Reason
-from tests.support.agent_process import AgentProcess, serving
+from tests.support.agent_process import ServedAgent, serving
 from tests.support.databases import PgAdmin, Server, random_password
 from tests.support.emf_spec import spec_problems
 from tests.support.results import failed, make_config, passed
@@ -44,7 +43,7 @@ IDENTITY = TaskIdentity("prod", "orders", "orders-api", "8f03e41243824aea923aca1
 MINUTE = 1_700_000_040.0  # a whole minute (divisible by 60)
 
 
-def emf_lines(agent: AgentProcess) -> list[dict[str, Any]]:
+def emf_lines(agent: ServedAgent) -> list[dict[str, Any]]:
     return [line for line in agent.log_lines() if "_aws" in line]
 
 
@@ -272,9 +271,7 @@ async def test_live_agent_documents_meet_the_specification_through_a_password_ch
         "ECS_CONTAINER_METADATA_URI_V4": ecs_metadata.uri,
     }
     started_ms = int(time.time() * 1000)
-    with contextlib.ExitStack() as stack:
-        # Entered in a thread: the metadata stand-in answers on this loop while the agent starts.
-        agent = await asyncio.to_thread(stack.enter_context, serving(env))
+    async with serving(env) as agent:  # waits on this loop: the metadata stand-in answers while the agent starts
         await wait_status(agent, "ready")
         await asyncio.sleep(1.0)
         await pg_admin.set_password(user, random_password())

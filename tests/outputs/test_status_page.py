@@ -7,7 +7,6 @@ session-finish secret scan reads it too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import signal
@@ -22,7 +21,7 @@ from agent.probes.base import ProbeResult
 from agent.runtime.state import AgentState
 from agent.sandbox.aws import CredentialsEndpoint
 from agent.shared.reasons import Reason
-from tests.support.agent_process import OUTPUT_DIR, REPO, AgentProcess, serving
+from tests.support.agent_process import OUTPUT_DIR, REPO, ServedAgent, serving
 from tests.support.aws import REGION, AwsEnv, Moto
 from tests.support.databases import PgAdmin, Server, random_password
 from tests.support.http import IDENTITY, fetch, ready_state, serve
@@ -175,7 +174,7 @@ def chromium(tmp_path: Path, *args: str) -> str:
     return out.decode()
 
 
-async def look(agent: AgentProcess, tmp_path: Path, name: str) -> Page:
+async def look(agent: ServedAgent, tmp_path: Path, name: str) -> Page:
     """Load `/` in Chromium: keep a screenshot and the DOM it rendered; return the page as parsed."""
     url = f"http://127.0.0.1:{agent.port}/"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -205,8 +204,7 @@ async def test_live_page_in_a_browser_before_and_after_a_password_change(
     env = {**pg_env(pg_server, user, password), "AGENT_DB_SECRET_ID": name, "AWS_REGION": REGION}
     env.pop("AGENT_DB_PASSWORD")
     env.update({"AGENT_DB_REAUTH_SECONDS": "1", "AGENT_INTERVAL_SECONDS": "0.5"})
-    with contextlib.ExitStack() as stack:
-        agent = await asyncio.to_thread(stack.enter_context, serving(env))
+    async with serving(env) as agent:
         await wait_status(agent, "ready")
         before = await look(agent, tmp_path, "ready")
         assert before.status == "ready" and "READY" in before.text["banner"]

@@ -10,17 +10,10 @@ import pytest
 from agent.aws.clients import MAX_ATTEMPTS, AwsClients, attempt_budget
 from agent.probes.credentials import CredentialsProbe
 from agent.probes.runner import run_probe
-from agent.sandbox.aws import (
-    ACCOUNT,
-    AwsErrorStub,
-    CredentialsEndpoint,
-    EndpointMode,
-    Keys,
-    SilentListener,
-    refused_port,
-)
+from agent.sandbox.aws import CredentialsEndpoint, EndpointMode, Keys
 from agent.shared.reasons import Failure, Reason
-from tests.support.aws import PROBE_TIMEOUT, REGION, AwsEnv, Moto, assert_clean, aws_calls
+from tests.support.aws import ACCOUNT, PROBE_TIMEOUT, REGION, AwsEnv, AwsErrorStub, Moto, assert_clean, aws_calls
+from tests.support.ports import SilentListener, refused_port
 
 Stub = Callable[..., Awaitable[AwsErrorStub]]
 

@@ -12,9 +12,20 @@ from agent.config.models import TargetConfig
 from agent.probes.base import TargetState
 from agent.probes.runner import run_probe
 from agent.probes.secret import SecretProbe, parse_secret
-from agent.sandbox.aws import ACCOUNT, AwsErrorStub, CredentialsEndpoint, Keys, refused_port
+from agent.sandbox.aws import CredentialsEndpoint, Keys
 from agent.shared.reasons import ProbeFailure, Reason
-from tests.support.aws import PROBE_TIMEOUT, REGION, AwsEnv, Moto, assert_clean, aws_calls, make_target
+from tests.support.aws import (
+    ACCOUNT,
+    PROBE_TIMEOUT,
+    REGION,
+    AwsEnv,
+    AwsErrorStub,
+    Moto,
+    assert_clean,
+    aws_calls,
+    make_target,
+)
+from tests.support.ports import refused_port
 
 Stub = Callable[..., Awaitable[AwsErrorStub]]
 RDS_SECRET = {

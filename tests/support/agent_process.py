@@ -1,21 +1,28 @@
-"""Run the real agent as a subprocess (`python -m agent ...`) and talk to it over real sockets."""
+"""Run the real agent as a subprocess (`python -m agent ...`) and talk to it over real sockets.
+
+`serve` runs under the sandbox's runner (agent.sandbox.agent_process.AgentProcess: start, wait until listening,
+SIGTERM then kill), the one the demo uses. What only tests need is here: a free port, an environment without
+leftovers, a blocking HTTP client, and every byte an agent wrote kept under test-artifacts/agent-output/ for
+tests/test_zz_secret_hygiene.py. The fault suite (tests/faults/harness.py) builds on running_agent() too.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from agent.sandbox.agent_process import AgentExited, AgentProcess, Stream
+from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 # Every output of every agent process a test starts, so the session-finish scan (tests/support/leak_scan.py) can
@@ -24,11 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 OUTPUT_ROOT = REPO / "test-artifacts" / "agent-output"
 OUTPUT_DIR = Path(os.environ.get("EHA_AGENT_OUTPUT_DIR") or OUTPUT_ROOT / f"session-{os.getpid()}")
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+SEPARATOR = "\n--- stderr ---\n"
 
 
 def agent_env(extra: Mapping[str, str]) -> dict[str, str]:
@@ -47,8 +50,74 @@ def run_agent(*args: str, env: Mapping[str, str], timeout: float = 60) -> subpro
         timeout=timeout,
         cwd=REPO,
     )
-    _keep(f"{args[0] if args else 'agent'}-{time.time_ns()}", proc.stdout, proc.stderr)
+    _write(OUTPUT_DIR / f"{args[0] if args else 'agent'}-{time.time_ns()}.out", proc.stdout + SEPARATOR + proc.stderr)
     return proc
+
+
+@dataclass
+class Captured:
+    """Everything one agent process said: stdout and stderr byte for byte, and the HTTP bodies it answered.
+
+    Kept in memory, so another pytest session emptying test-artifacts/ cannot take it away mid-test.
+    """
+
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    bodies: list[bytes] = field(default_factory=list)
+
+    def on_line(self, stream: Stream, line: bytes) -> None:
+        """The runner's output callback."""
+        (self.stdout if stream == "stdout" else self.stderr).extend(line)
+
+    def output(self) -> str:
+        return bytes(self.stdout).decode(errors="replace") + SEPARATOR + bytes(self.stderr).decode(errors="replace")
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """The JSON log records on stdout."""
+        lines = bytes(self.stdout).decode(errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def keep(self, stem: str, *more: Path) -> None:
+        """Write STEM.out and STEM.bodies to OUTPUT_DIR (and each directory in `more`)."""
+        for directory in (OUTPUT_DIR, *more):
+            _write(directory / f"{stem}.out", self.output())
+            _write(directory / f"{stem}.bodies", b"\n".join(self.bodies))
+
+
+def _write(path: Path, data: str | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)  # a concurrent pytest session may have just emptied it
+    if isinstance(data, str):
+        path.write_text(data)
+    else:
+        path.write_bytes(data)
+
+
+@contextlib.asynccontextmanager
+async def running_agent(
+    env: Mapping[str, str],
+    args: Sequence[str],
+    port: int,
+    *,
+    startup_timeout: float,
+    stop_timeout: float,
+    keep: Callable[[Captured], None],
+) -> AsyncIterator[tuple[AgentProcess, Captured]]:
+    """`python -m agent serve` with exactly `env`, listening on `port`; on exit stopped and its output kept.
+
+    Raises AssertionError (with the output) if it exits or does not listen within startup_timeout seconds.
+    """
+    captured = Captured()
+    process = AgentProcess(env, captured.on_line, args=args, cwd=REPO)
+    try:
+        await process.start()
+        try:
+            await process.wait_listening(port, startup_timeout)
+        except AgentExited as exc:
+            raise AssertionError(f"{exc}:\n{captured.output()[-3000:]}") from None
+        yield process, captured
+    finally:
+        await process.stop(stop_timeout)
+        keep(captured)
 
 
 @dataclass
@@ -62,13 +131,11 @@ class Response:
 
 
 @dataclass
-class AgentProcess:
-    """A running `serve` process on a loopback port."""
+class AgentHttp:
+    """A blocking HTTP client of the agent on 127.0.0.1:port (run it in a thread from async code)."""
 
-    proc: subprocess.Popen[bytes]
     port: int
-    log_path: Path
-    responses: list[bytes] = field(default_factory=list)
+    responses: list[bytes] = field(default_factory=list)  # every body read, for the secret-hygiene scan
 
     def get(self, path: str, timeout: float = 5.0) -> Response:
         started = time.monotonic()
@@ -99,60 +166,29 @@ class AgentProcess:
         status = self.get("/status").json()
         return next(p for p in status["probes"] if p["probe"] == name and p["target"] == target)
 
+
+class ServedAgent(AgentHttp):
+    """A `serve` process started by serving(): the runner, everything it said, and a blocking HTTP client."""
+
+    def __init__(self, port: int, process: AgentProcess, captured: Captured) -> None:
+        super().__init__(port, captured.bodies)
+        self.process = process
+        self.captured = captured
+
     def log_lines(self) -> list[dict[str, Any]]:
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    def terminate(self, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=timeout)
+        return self.captured.log_lines()
 
 
-@contextmanager
-def serving(env: Mapping[str, str], *args: str, startup_timeout: float = 15.0) -> Iterator[AgentProcess]:
-    """Start `python -m agent serve` on a free port; stop it (SIGTERM, then kill) on exit."""
+@contextlib.asynccontextmanager
+async def serving(env: Mapping[str, str], *args: str, startup_timeout: float = 15.0) -> AsyncIterator[ServedAgent]:
+    """Start `python -m agent serve` on a free port; stop it (SIGTERM, then kill) on exit and keep its output."""
     port = free_port()
-    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = OUTPUT_DIR / f"serve-{port}-{time.time_ns()}.log"
     full_env = agent_env({"AGENT_HOST": "127.0.0.1", "AGENT_PORT": str(port), **env})
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", "serve", *args],
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
-    agent = AgentProcess(proc, port, log_path)
-    try:
-        _wait_listening(agent, startup_timeout)
-        yield agent
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-        (OUTPUT_DIR / f"{log_path.stem}.bodies").write_bytes(b"\n".join(agent.responses))
+    stem = f"serve-{port}-{time.time_ns()}"
+    running = running_agent(full_env, args, port, startup_timeout=startup_timeout, stop_timeout=15.0, keep=_keep(stem))
+    async with running as (process, captured):
+        yield ServedAgent(port, process, captured)
 
 
-def _wait_listening(agent: AgentProcess, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if agent.proc.poll() is not None:
-            raise AssertionError(f"agent exited with {agent.proc.returncode}:\n{agent.log_path.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", agent.port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"agent did not listen within {timeout}s:\n{agent.log_path.read_text()}")
-
-
-def _keep(name: str, stdout: str, stderr: str) -> None:
-    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUTPUT_DIR / f"{name}.out").write_text(stdout + "\n--- stderr ---\n" + stderr)
+def _keep(stem: str) -> Callable[[Captured], None]:
+    return lambda captured: captured.keep(stem)

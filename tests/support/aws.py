@@ -13,25 +13,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from agent.aws.clients import AwsClients
 from agent.config.dsn import Engine, SslMode
 from agent.config.models import TargetConfig
 from agent.probes.base import ProbeResult
 from agent.sandbox.aws import (
-    AwsErrorStub,
     CredentialsEndpoint,
     Identities,
     Keys,
     MotoServer,
-    SilentListener,
+    app_runner,
     assume_role,
     create_secret,
+    loopback_socket,
     seed_identities,
 )
 from agent.shared.counters import COUNTERS
+from tests.support.ports import SilentListener
 from tests.support.secrets import remember
 
+ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-west-1"
 PROBE_TIMEOUT = 2.0
 RDS_HOST = "orders.c9akciq32.eu-west-1.rds.amazonaws.com"
@@ -133,6 +136,48 @@ async def credentials_endpoint(moto: Moto) -> AsyncIterator[CredentialsEndpoint]
         yield endpoint
     finally:
         await endpoint.stop()
+
+
+class AwsErrorStub:
+    """Answers every AWS request with one error moto cannot produce (ExpiredToken, throttling, KMS), as XML
+    for query-protocol services (STS, RDS) and as JSON for JSON ones (Secrets Manager)."""
+
+    def __init__(self, code: str, status: int = 400, message: str = "stubbed error") -> None:
+        self.code, self.status, self.message = code, status, message
+        self.requests: list[str] = []  # the operation of each request, in order
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> str:
+        """Listen on a free loopback port; return the URL for AWS_ENDPOINT_URL."""
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = await app_runner(app)
+        sock = loopback_socket()
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        await web.SockSite(self._runner, sock).start()
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        target = request.headers.get("X-Amz-Target")
+        if target:
+            self.requests.append(target.rsplit(".", 1)[-1])
+            body = json.dumps({"__type": self.code, "message": self.message})
+            return web.Response(status=self.status, text=body, content_type="application/x-amz-json-1.1")
+        form = await request.post()
+        self.requests.append(str(form.get("Action", "?")))
+        xml = (
+            "<ErrorResponse><Error><Type>Sender</Type>"
+            f"<Code>{self.code}</Code><Message>{self.message}</Message>"
+            "</Error><RequestId>sandbox</RequestId></ErrorResponse>"
+        )
+        return web.Response(status=self.status, text=xml, content_type="text/xml")
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from agent.config.dsn import Engine, SslMode, parse_dsn
 from agent.config.models import TargetConfig
 from agent.probes.base import ProbeResult
 from agent.sandbox.postgres import HBA_REJECTED_ROLE, PostgresSandbox, SandboxError
+from tests.support.ports import SilentListener, refused_port
 from tests.support.secrets import remember
 
 PG_ADMIN_ENV = "EHA_TEST_PG_ADMIN_DSN"
@@ -93,19 +94,17 @@ def assert_no_secret(result: ProbeResult, *values: str | SecretStr | None) -> No
 @pytest.fixture
 def closed_port() -> int:
     """A loopback port nothing listens on (bound, then closed): connections are refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    return refused_port()
 
 
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """A loopback port whose kernel completes the TCP handshake and where nothing ever answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)  # never accept(): connections sit in the backlog, unanswered
-        yield sock.getsockname()[1]
+    listener = SilentListener()
+    try:
+        yield listener.port
+    finally:
+        listener.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.agent_process import AgentProcess
+from tests.support.agent_process import ServedAgent
 from tests.support.databases import Server
 
 FAST = {
@@ -24,11 +24,11 @@ def pg_env(server: Server, user: str, password: str, port: int | None = None) ->
     return {**FAST, "AGENT_DB_DSN": dsn, "AGENT_DB_PASSWORD": password}
 
 
-async def wait_status(agent: AgentProcess, status: str, timeout: float = 15.0) -> dict[str, Any]:
+async def wait_status(agent: ServedAgent, status: str, timeout: float = 15.0) -> dict[str, Any]:
     return await asyncio.to_thread(agent.wait_for, lambda body: body["status"] == status, "/status", timeout)
 
 
-async def metrics(agent: AgentProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+async def metrics(agent: ServedAgent) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     response = await asyncio.to_thread(agent.get, "/metrics")
     assert response.status == 200
     return {

@@ -242,6 +242,26 @@ def test_agent_environment_is_a_valid_agent_configuration(monkeypatch: pytest.Mo
     assert config.port == DEFAULT_PORT
 
 
+def test_agent_probes_the_backends_shallow_health_on_localhost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AGENT_APP_URL: the backend container's port on 127.0.0.1 (awsvpc: the task's containers share localhost),
+    an HTTP GET of the path the template's BackendLivenessPath defaults to."""
+    for name in [n for n in os.environ if n.startswith("AGENT_")]:
+        monkeypatch.delenv(name)
+    agent, backend = containers()[AGENT], containers()[BACKEND]
+    monkeypatch.setenv("AGENT_APP_URL", env_of(agent)["AGENT_APP_URL"])
+    monkeypatch.setenv("AGENT_DB_DSN", env_of(agent)["AGENT_DB_DSN"])
+    monkeypatch.setenv("AGENT_DB_PASSWORD", "injected-by-ecs")
+    app = load_config().app
+    assert app is not None and (app.scheme, app.host, app.query) == ("http", "127.0.0.1", None)
+    assert app.port == backend["portMappings"][0]["containerPort"] != DEFAULT_PORT
+    parameters = template()["Parameters"]
+    assert app.path == parameters["BackendLivenessPath"]["Default"]
+    assert app.port == parameters["BackendPort"]["Default"]
+    assert re.fullmatch(parameters["BackendLivenessPath"]["AllowedPattern"], app.path)
+    in_template = {e["Name"]: e["Value"] for e in _template_container(AGENT)["Environment"]}
+    assert in_template["AGENT_APP_URL"] == {"Fn::Sub": "http://127.0.0.1:${BackendPort}${BackendLivenessPath}"}
+
+
 def test_target_group_checks_the_agents_ready_on_its_port() -> None:
     """/ready on 8099; traffic to the backend's port; timings within ALB limits and above the handler guard."""
     group, backend = load("target-group.json"), containers()[BACKEND]
@@ -275,6 +295,12 @@ CfnLoader.add_multi_constructor("!", _intrinsic)
 def template() -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.load((ECS / "cloudformation.yaml").read_text(), Loader=CfnLoader)  # a SafeLoader
     return loaded
+
+
+def _template_container(name: str) -> dict[str, Any]:
+    definitions: list[dict[str, Any]] = template()["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    (found,) = [c for c in definitions if c["Name"] == name]
+    return found
 
 
 def camel(value: Any) -> Any:

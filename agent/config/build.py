@@ -9,9 +9,10 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from agent.config.backend import app_config
 from agent.config.dsn import Dsn, DsnError, SslMode, arn_region, parse_dsn, region_from_host
 from agent.config.inputs import ECS_METADATA_VARIABLE, ConfigFile, ConnectionFile, EnvSettings, format_validation_error
-from agent.config.models import AgentConfig, ConfigError, TargetConfig
+from agent.config.models import APP_TARGET, AgentConfig, ConfigError, TargetConfig
 
 _TARGET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warning", "warning": "warning", "error": "error"}
@@ -56,10 +57,17 @@ def build_config(env: EnvSettings, file: ConfigFile | None, standard: Mapping[st
     problems: list[str] = []
     targets = [t for s in _sources(env, file, problems) if (t := _target(s, standard, problems))]
     scalars = _scalars(env, file, standard, problems)
+    app = app_config(env, file, problems)
+    if app is not None and any(t.name == APP_TARGET for t in targets):
+        # The target name says which probes belong together (optional targets, the status page's grouping).
+        problems.append(
+            f"database.connections.{APP_TARGET}: {APP_TARGET!r} is the backend probe's target name"
+            " (AGENT_APP_URL): give this connection another name"
+        )
     if problems:
         raise ConfigError(problems)
     try:
-        return AgentConfig(targets=tuple(targets), aws_region=_aws_region(env, standard, targets), **scalars)
+        return AgentConfig(targets=tuple(targets), aws_region=_aws_region(env, standard, targets), app=app, **scalars)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, env_prefix="AGENT_")) from None
 

@@ -39,6 +39,8 @@ class EnvSettings(BaseSettings):
     status_detail: str | None = None
     cloudwatch_emf: bool | None = None
     cloudwatch_namespace: str | None = None
+    app_url: SecretStr | None = None  # its query string may carry a key: never echoed
+    app_expect_status: str | None = None
 
 
 class IamAuthFile(BaseModel):
@@ -79,6 +81,15 @@ class LoggingFile(BaseModel):
     level: str | None = None
 
 
+class AppFile(BaseModel):
+    """`app`: the backend probe (`url`, `expect_status` as `200-399`, `200`, or a list of codes and ranges)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt expect_status must not silently mean the default
+
+    url: str
+    expect_status: str | int | list[str | int] | None = None
+
+
 class ConfigFile(BaseModel):
     """The YAML file given with --config."""
 
@@ -86,6 +97,7 @@ class ConfigFile(BaseModel):
 
     database: DatabaseFile | None = None
     logging: LoggingFile = LoggingFile()
+    app: AppFile | None = None
 
 
 def format_validation_error(exc: ValidationError, env_prefix: str | None) -> list[str]:

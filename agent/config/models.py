@@ -64,6 +64,46 @@ class TargetConfig(BaseModel):
         return self.iam_auth or self.secret_id is not None
 
 
+# The backend probe's target name in /status, the metrics and the logs (its probe name is `app`).
+APP_TARGET = "backend"
+StatusRange = tuple[int, int]  # inclusive: (200, 399)
+AppScheme = Literal["http", "https", "tcp"]
+
+
+class AppConfig(BaseModel):
+    """The backend the agent fronts (AGENT_APP_URL): an HTTP(S) GET that expects certain statuses, or a TCP connect."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scheme: AppScheme
+    host: str
+    port: int
+    path: str  # "/health"; "" for tcp
+    query: SecretStr | None = None  # sent with the request, never shown: it may carry a key
+    expect_status: tuple[StatusRange, ...] = ((200, 399),)
+    url: str  # as given, without the query string: for messages
+
+    @property
+    def address(self) -> str:
+        """host:port, an IPv6 host in brackets."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def request_url(self) -> str:
+        """The URL to request, query included (never log it)."""
+        query = self.query.get_secret_value() if self.query is not None else ""
+        return f"{self.scheme}://{self.address}{self.path or '/'}" + (f"?{query}" if query else "")
+
+    @property
+    def expected(self) -> str:
+        """The expected statuses as the user would write them: `200-399`, `200,204`."""
+        return ",".join(str(low) if low == high else f"{low}-{high}" for low, high in self.expect_status)
+
+    def expects(self, status: int) -> bool:
+        """Whether an answer with this HTTP status passes."""
+        return any(low <= status <= high for low, high in self.expect_status)
+
+
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 
 
@@ -91,6 +131,7 @@ class AgentConfig(BaseModel):
     cloudwatch_emf: bool = False
     cloudwatch_namespace: str = "ECSHealthAgent"
     ecs_metadata_uri: str | None = None  # from ECS_CONTAINER_METADATA_URI_V4, not an AGENT_* variable
+    app: AppConfig | None = None  # the backend probe (AGENT_APP_URL or `app` in --config); None: not probed
 
     @field_validator("cloudwatch_namespace")
     @classmethod

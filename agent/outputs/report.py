@@ -12,6 +12,7 @@ _WHAT = {
     "secret": "Secrets Manager returns the database secret",
     "token": "an RDS IAM auth token can be generated",
     "db": "log in to the database and run SELECT 1",
+    "app": "the backend answers",
 }
 
 

@@ -64,6 +64,11 @@ def build_plan(config: AgentConfig, aws: AwsClients | None, mode: Mode) -> Plan:
     states = {t.name: TargetState() for t in config.targets}
     for target in config.targets:
         planned.extend(_target_probes(config, target, states[target.name], aws, mode))
+    if config.app is not None:
+        from agent.probes.app import AppProbe
+
+        # Needs nothing: the backend answers or not whatever the database and AWS do.
+        planned.append(PlannedProbe(AppProbe(config.app, timeout=config.timeout_seconds)))
     return Plan(tuple(planned), states)
 
 

@@ -22,6 +22,9 @@ otherwise: the backend probe's failures are all `task`; a rotation in progress i
 `strict` turns any counted failure into `not_ready`, whatever its scope and also while starting (for a
 single task, or a service that prefers replacement to staying in the target group through an outage).
 Otherwise it is `starting` until every probe has passed once, then `ready`.
+A task-scope failure that waiting can fix (not auth or config: the backend not answering yet) of a probe that
+has never passed reads `starting` under either policy: on ECS the backend starts only once the agent is healthy
+(`dependsOn`), so every task sees its backend down first, and `/ready` stays `starting` until it has answered once.
 Probes of an optional target (`critical: false`) are run and shown but never make the status 503: they do not
 hold up `starting`, and a counted failure of theirs reads `degraded` under either policy.
 `draining` (503) wins over everything: the process is shutting down and the ALB should stop sending traffic.
@@ -34,7 +37,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from agent.config.models import ReadinessPolicy
-from agent.shared.reasons import Reason, Scope, default_scope
+from agent.shared.reasons import TASK_LOCAL_REASONS, Reason, Scope, default_scope
 
 # Liveness tolerates this long without a scheduler heartbeat, however short the interval: a GC pause or a
 # slow DNS resolver on a busy host must not get a healthy sidecar killed.
@@ -116,7 +119,7 @@ def _status(standings: tuple[Standing, ...], policy: ReadinessPolicy, draining: 
     if draining:
         return Status.DRAINING
     counted = [s for s in standings if s.failing]
-    decisive = [s for s in counted if s.critical]
+    decisive = [s for s in counted if s.critical and not _coming_up(s)]
     if policy is ReadinessPolicy.STRICT and decisive:
         return Status.NOT_READY
     if any(_scope(s) is Scope.TASK for s in decisive):
@@ -124,6 +127,11 @@ def _status(standings: tuple[Standing, ...], policy: ReadinessPolicy, draining: 
     if not all(s.passed_once for s in standings if s.critical):
         return Status.STARTING
     return Status.DEGRADED if counted else Status.READY
+
+
+def _coming_up(standing: Standing) -> bool:
+    """A dependency of this task that has not answered yet (the backend starting): waiting can fix it."""
+    return not standing.passed_once and _scope(standing) is Scope.TASK and standing.reason not in TASK_LOCAL_REASONS
 
 
 def _reason(standing: Standing) -> str:

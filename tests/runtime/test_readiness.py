@@ -121,6 +121,18 @@ CASES = {
         GATE, {"db": "ok", "app": "ok network/task network/task"}, Status.READY
     ),
     "gate, backend never answered: starting": Case(GATE, {"db": "ok", "app": ""}, Status.STARTING),
+    "gate, backend not up yet (refused at threshold, never passed): starting, shown failing": Case(
+        GATE, {"db": "ok", "app": "network/task network/task network/task"}, Status.STARTING, ["app"]
+    ),
+    "strict, backend not up yet: starting, not not_ready": Case(
+        STRICT, {"db": "ok", "app": "timeout/task timeout/task timeout/task"}, Status.STARTING, ["app"]
+    ),
+    "gate, backend not up yet next to a bad password: not_ready": Case(
+        GATE, {"db": "auth auth auth", "app": "network/task network/task network/task"}, Status.NOT_READY, ["db", "app"]
+    ),
+    "gate, backend answering 500 after a pass: not_ready": Case(
+        GATE, {"db": "ok", "app": "ok server/task server/task server/task"}, Status.NOT_READY, ["app"]
+    ),
     "gate, password drift (auth, task) next to a shared throttle: not_ready": Case(
         GATE, {"a": "ok throttled throttled throttled", "b": "ok auth auth auth"}, Status.NOT_READY, ["a", "b"]
     ),

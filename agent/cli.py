@@ -133,11 +133,10 @@ def _serve(config: AgentConfig) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    # The demo is an extra that container images leave out (agent.sandbox, moto). Importing all of it here makes
-    # a missing piece one line naming it and the fix, not an internal error once half the sandbox runs.
+    # The demo is an extra that container images leave out (agent.sandbox, moto). agent.sandbox.demo imports moto
+    # when it loads, so a missing piece is one line naming it and the fix, not an internal error once half the
+    # sandbox runs.
     try:
-        import moto.server  # noqa: F401 - plays STS, IAM and Secrets Manager; the demo starts it in a thread
-
         from agent.sandbox.demo import SandboxOptions, run_sandbox
     except ModuleNotFoundError as exc:
         print(

@@ -111,7 +111,8 @@ def sandbox(agent_port: int, control_port: int, tmp: Path) -> Iterator[tuple[sub
 
 
 def test_break_the_password_rotate_the_secret_and_stop_cleanly(tmp_path: Path) -> None:
-    """auth with its hint after the password changes, ready after a rotation, nothing left after SIGTERM."""
+    """auth with its hint after the password changes, ready after a rotation, 503 for a broken backend and
+    ready after /fix, nothing left after SIGTERM."""
     agent_port, control_port = free_port(), free_port()
     control = f"http://127.0.0.1:{control_port}"
     with sandbox(agent_port, control_port, tmp_path) as (proc, log):
@@ -129,6 +130,12 @@ def test_break_the_password_rotate_the_secret_and_stop_cleanly(tmp_path: Path) -
         agent.wait_for(lambda body: body["status"] == "ready", timeout=30)
         after = secret_password(info)
         assert after != before
+        assert post(f"{control}/break/backend?mode=500")["broken"] == ["backend"]
+        body = agent.wait_for(lambda body: body["status"] == "not_ready", timeout=30)
+        assert body["failing"] == [{"probe": "app", "target": "backend", "reason": "server", "scope": "task"}]
+        assert agent.probe("app", "backend")["code"] == "app:http_500"
+        post(f"{control}/fix")
+        agent.wait_for(lambda body: body["status"] == "ready", timeout=30)
         running = wait_json(f"{control}/", 10, proc, log)
         pids = descendants(proc.pid) | _postmaster(running)
         assert running["agent"]["pid"] in pids

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import moto.server  # noqa: F401 - the extra this command needs: missing, `ecs-health-agent sandbox` says so at once
 from aiohttp import web
 
 from agent.sandbox.agent_process import AgentExited, AgentProcess, Stream
 from agent.sandbox.aws import CredentialsEndpoint, Identities, MotoServer, assume_role, seed_identities
+from agent.sandbox.backend import StandInBackend
 from agent.sandbox.control import ACTIONS, create_control_app
 from agent.sandbox.database import DatabaseUnavailable, SandboxDatabase, open_database
 from agent.sandbox.postgres import SandboxError
@@ -90,7 +92,7 @@ def _stop_on_signals() -> None:
 async def _run(options: SandboxOptions, cleanup: AsyncExitStack) -> int:
     _ensure_free(options.port)  # else the readiness wait could mistake another listener for our agent
     aws = await _start_aws(cleanup)
-    world = World(await _start_database(options, cleanup), *aws)
+    world = World(await _start_database(options, cleanup), *aws, backend=await _start_backend(cleanup))
     await world.create_secret_and_role()
     say(f"Secrets Manager: secret {world.secret_arn} holds the role's username and password")
     info: dict[str, Any] = {"agent": {"url": f"http://127.0.0.1:{options.port}", "pid": None}}
@@ -130,6 +132,14 @@ async def _start_aws(cleanup: AsyncExitStack) -> tuple[str, Identities, Credenti
     say(f"AWS: moto at {url} (STS, IAM, Secrets Manager); task role {identities.role_arn}")
     say(f"AWS: ECS credentials endpoint at {endpoint.url} (AWS_CONTAINER_CREDENTIALS_FULL_URI)")
     return url, identities, endpoint
+
+
+async def _start_backend(cleanup: AsyncExitStack) -> StandInBackend:
+    backend = StandInBackend()
+    await backend.start()
+    cleanup.push_async_callback(_quietly, "the stand-in backend", backend.stop)
+    say(f"backend: a stand-in on {backend.url} (its shallow liveness endpoint: AGENT_APP_URL)")
+    return backend
 
 
 async def _start_database(options: SandboxOptions, cleanup: AsyncExitStack) -> SandboxDatabase:

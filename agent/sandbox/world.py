@@ -16,6 +16,7 @@ from agent.sandbox.aws import (
     moto_client,
     schedule_secret_deletion,
 )
+from agent.sandbox.backend import BackendMode, StandInBackend
 from agent.sandbox.database import SandboxDatabase, new_password
 from agent.shared.redact import SECRETS
 
@@ -45,6 +46,7 @@ class World:
     moto_url: str
     identities: Identities
     endpoint: CredentialsEndpoint
+    backend: StandInBackend
     secret_arn: str = ""
     broken: set[str] = field(default_factory=set)
     _password: str = field(default="", repr=False)  # the secret's current password
@@ -66,6 +68,7 @@ class World:
             "AGENT_PORT": str(port),
             "AGENT_DB_DSN": self.db.dsn,
             "AGENT_DB_SECRET_ID": self.secret_arn,
+            "AGENT_APP_URL": self.backend.url,
             "AWS_REGION": REGION,
             "AWS_ENDPOINT_URL": self.moto_url,  # every AWS call goes to moto, never to AWS
             "AWS_CONTAINER_CREDENTIALS_FULL_URI": self.endpoint.url,
@@ -103,6 +106,15 @@ class World:
         self.broken.add("credentials")
         return f"the credentials endpoint now behaves as {endpoint_mode.value!r}"
 
+    async def break_backend(self, mode: str) -> str:
+        """Make the stand-in backend hang, answer 500, or stop listening: this task's own failure."""
+        choices = [m.value for m in BackendMode if m is not BackendMode.OK]
+        if mode not in choices:
+            raise ActionRefused(f"unknown mode {mode!r}: one of {', '.join(choices)}")
+        await self.backend.set_mode(BackendMode(mode))
+        self.broken.add("backend")
+        return f"the backend now behaves as {mode!r}"
+
     async def break_secret(self) -> str:
         """Schedule the secret for deletion: reading it fails (InvalidRequestException)."""
         await schedule_secret_deletion(self.moto_url, self.identities.admin, self.secret_arn, REGION)
@@ -120,6 +132,7 @@ class World:
     async def fix(self) -> str:
         """Undo every break: endpoint answering, secret restored, server running, password matching."""
         await self.endpoint.set_mode(EndpointMode.OK)
+        await self.backend.set_mode(BackendMode.OK)
         if "secret" in self.broken:
             async with moto_client(self.moto_url, "secretsmanager", self.identities.admin, REGION) as sm:
                 await sm.restore_secret(SecretId=self.secret_arn)
@@ -148,6 +161,7 @@ class World:
                 "data_dir": str(cluster.root) if cluster is not None else None,
                 "running": self.db.running,
             },
+            "backend": {"url": self.backend.url, "mode": self.backend.mode.value},
             "broken": sorted(self.broken),
         }
 

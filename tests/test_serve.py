@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ from tests.support.agent_process import ServedAgent, run_agent, serving
 from tests.support.aws import REGION, AwsEnv, Moto
 from tests.support.databases import PgAdmin, Server, random_password
 from tests.support.fault_proxy import Fault, FaultProxy, fault_proxy
-from tests.support.serve import metrics, pg_env, sample, wait_status
+from tests.support.serve import FAST, metrics, pg_env, sample, wait_status
 
 
 @pytest.fixture
@@ -227,3 +228,34 @@ async def test_ready_is_503_while_a_task_that_can_never_work_starts(pg_server: S
         assert body["failing"] == [{"probe": "db", "target": "default", "reason": "auth", "scope": "task"}]
         probe = agent.probe("db")
         assert probe["code"] == "pg:28P01" and probe["last_success"] is None and probe["hint"]
+
+
+async def test_an_optional_database_that_fails_never_makes_ready_503(
+    pg_server: Server, pg_admin: PgAdmin, tmp_path: Path
+) -> None:
+    """--config with a writer and a `critical: false` reporting replica whose password is wrong: /ready is 200
+    (degraded, never starting or not_ready); /status shows the replica failing auth, marked not critical."""
+    password = random_password()
+    user = await pg_admin.role(password)
+    base = f"postgresql://{user}:{{password}}@127.0.0.1:{pg_server.port}/{pg_server.admin_database}?sslmode=disable"
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        "database:\n  connections:\n"
+        f"    writer:\n      dsn: {base.format(password=password)}\n"
+        f"    reporting:\n      dsn: {base.format(password=random_password())}\n      critical: false\n"
+    )
+    async with serving(dict(FAST), "--config", str(config)) as agent:
+        body = await asyncio.to_thread(
+            agent.wait_for, lambda b: any(f["target"] == "reporting" for f in b["failing"]), "/ready", 15.0
+        )
+        assert body == {
+            "status": "degraded",
+            "failing": [{"probe": "db", "target": "reporting", "reason": "auth", "scope": "task"}],
+        }
+        assert (await asyncio.to_thread(agent.get, "/ready")).status == 200
+        reporting = await asyncio.to_thread(agent.probe, "db", "reporting")
+        assert (reporting["code"], reporting["critical"]) == ("pg:28P01", False)
+        statuses = [
+            line["status"] for line in agent.log_lines() if line.get("logger") == "agent.state" and "status" in line
+        ]
+    assert "not_ready" not in statuses

@@ -22,6 +22,7 @@ _SCALARS = (
     "interval_seconds",
     "secret_refresh_seconds",
     "db_reauth_seconds",
+    "rotation_stuck_seconds",
     "readiness_policy",
     "failure_threshold",
     "success_threshold",

@@ -81,6 +81,8 @@ class AgentConfig(BaseModel):
     interval_seconds: Annotated[float, Field(ge=0.1, le=3600)] = 10.0
     secret_refresh_seconds: Annotated[float, Field(ge=1, le=86400)] = 900.0
     db_reauth_seconds: Annotated[float, Field(ge=1, le=86400)] = 300.0
+    # How long a rotation in progress (AWSPENDING logs in, AWSCURRENT does not) may last before it reads as stuck.
+    rotation_stuck_seconds: Annotated[float, Field(ge=1, le=86400)] = 600.0
     readiness_policy: ReadinessPolicy = ReadinessPolicy.GATE
     failure_threshold: int = Field(default=3, ge=1, le=100)
     success_threshold: int = Field(default=1, ge=1, le=100)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from agent.config.models import AgentConfig, TargetConfig
 from agent.probes.base import Probe, ProbeResult, TargetState
+from agent.probes.rotation import RotationWatch
 
 if TYPE_CHECKING:
     from agent.aws.clients import AwsClients
@@ -93,12 +94,14 @@ def _target_probes(
     planned: list[PlannedProbe] = []
     db_needs: tuple[str, ...] = ()
     refresh_secret: Callable[[], Awaitable[None]] | None = None
+    rotation: RotationWatch | None = None
     if target.secret_id and aws is not None:
         from agent.probes.secret import SecretProbe
 
         secret = SecretProbe(target, state, aws, refresh_seconds=config.secret_refresh_seconds if serve else None)
         planned.append(PlannedProbe(secret, credentials))
         refresh_secret = _refresher(secret, state, config.timeout_seconds)
+        rotation = RotationWatch(target.secret_id, secret.fetch_pending, config.rotation_stuck_seconds)
         if target.password is None:  # the secret is the only password: the login needs it
             db_needs = (probe_key("secret", target.name),)
     if target.iam_auth and aws is not None:
@@ -107,9 +110,8 @@ def _target_probes(
         regenerate = TOKEN_REGENERATE_SECONDS if serve else None
         planned.append(PlannedProbe(TokenProbe(target, state, aws, regenerate_after_seconds=regenerate), credentials))
         db_needs = (probe_key("token", target.name),)
-    planned.append(
-        PlannedProbe(_db_probe(config, target, state, refresh_secret, serve), db_needs, _material(target, state))
-    )
+    db = _db_probe(config, target, state, refresh_secret, rotation, serve)
+    planned.append(PlannedProbe(db, db_needs, _material(target, state)))
     return planned
 
 
@@ -118,6 +120,7 @@ def _db_probe(
     target: TargetConfig,
     state: TargetState,
     refresh_secret: Callable[[], Awaitable[None]] | None,
+    rotation: RotationWatch | None,
     serve: bool,
 ) -> Probe:
     from agent.probes.db import DatabaseProbe
@@ -129,6 +132,7 @@ def _db_probe(
         keep_connection=serve,
         reauth_seconds=config.db_reauth_seconds if serve else None,
         refresh_secret=refresh_secret,
+        rotation=rotation,
     )
 
 

@@ -218,7 +218,8 @@ class DatabaseProbe:
         return Login(user, password, source)
 
     async def _open_secret(self, login: Login) -> tuple[Connection, Login]:
-        """Log in with the secret; if it is rejected, refetch it once (it may have rotated) and retry."""
+        """Log in with the secret; if it is rejected, refetch it once (it may have rotated) and retry; if the
+        refetch holds the rejected password, see whether a rotation holds the database (_rotation_note)."""
         try:
             conn = await self._open(login)
         except self._driver.ERRORS as exc:

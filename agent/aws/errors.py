@@ -190,7 +190,9 @@ def _metadata_failure(exc: BaseException, where: str) -> Failure:
     if status is None:  # "Unable to parse JSON returned from container metadata services"
         return Failure(Reason.SERVER, "credentials:bad_response", f"{where}: {text}")
     code = int(status.group(1))
-    reason = Reason.SERVER if code >= 500 else Reason.AUTH
+    # 429: the endpoint's rate limit, which every task on the host shares (throttled, so scope shared); 5xx: the
+    # endpoint is broken; any other 4xx: it refuses this task (its token, or no credentials for it).
+    reason = Reason.THROTTLED if code == 429 else Reason.SERVER if code >= 500 else Reason.AUTH
     return Failure(reason, f"credentials:http_{code}", f"{where}: HTTP {code} ({text})")
 
 
@@ -267,6 +269,11 @@ COMMON_HINTS: Mapping[str, str] = {
         "the task fetches its role's credentials from {endpoint}; from inside the task run `curl -s {url}`"
         " (it must answer JSON with AccessKeyId); on ECS this is the ECS agent: if it does not answer,"
         " replace the task or check the container instance's agent"
+    ),
+    "credentials:http_429": (
+        "{endpoint} is rate-limiting credential requests (HTTP 429). Its limit is shared by every task on the host,"
+        " so this is not this task's fault and a replacement would not help: it clears by itself once the host's"
+        " tasks ask less often. The agent keeps checking the database with the credentials it has."
     ),
     "throttled": (
         "AWS is throttling {service} for this account: fewer calls fleet-wide help (the agent caches secrets"

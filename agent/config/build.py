@@ -24,6 +24,7 @@ _SCALARS = (
     "secret_refresh_seconds",
     "db_reauth_seconds",
     "db_relogin_spread_seconds",
+    "rotation_stuck_seconds",
     "readiness_policy",
     "failure_threshold",
     "success_threshold",

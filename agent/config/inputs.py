@@ -32,6 +32,7 @@ class EnvSettings(BaseSettings):
     secret_refresh_seconds: float | None = None
     db_reauth_seconds: float | None = None
     db_relogin_spread_seconds: float | None = None
+    rotation_stuck_seconds: float | None = None
     readiness_policy: str | None = None
     failure_threshold: int | None = None
     success_threshold: int | None = None

@@ -123,6 +123,8 @@ class AgentConfig(BaseModel):
     db_reauth_seconds: Annotated[float, Field(ge=1, le=86400)] = 300.0
     # After a kept connection is lost, the re-login waits a delay drawn from [0, this): see agent.probes.pacing.
     db_relogin_spread_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0  # = pacing.DEFAULT_RELOGIN_SPREAD_SECONDS
+    # How long a rotation in progress (AWSPENDING logs in, AWSCURRENT does not) may last before it reads as stuck.
+    rotation_stuck_seconds: Annotated[float, Field(ge=1, le=86400)] = 600.0
     readiness_policy: ReadinessPolicy = ReadinessPolicy.GATE
     failure_threshold: int = Field(default=3, ge=1, le=100)
     success_threshold: int = Field(default=1, ge=1, le=100)

@@ -25,6 +25,8 @@ from agent.probes.base import Details, Login, TargetState, now
 from agent.probes.drivers.base import Connection, client_ssl_context, load_driver
 from agent.probes.drivers.hints import COMMON_HINTS
 from agent.probes.pacing import LoginPacing
+from agent.probes.rotation import CODES as ROTATION_CODES
+from agent.probes.rotation import RotationWatch
 from agent.shared.counters import COUNTERS
 from agent.shared.hints import pick, render
 from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope, describe
@@ -62,6 +64,7 @@ class DatabaseProbe:
         refresh_secret: Callable[[], Awaitable[None]] | None = None,
         pacing: LoginPacing | None = None,
         on_lost: Callable[[], None] | None = None,
+        rotation: RotationWatch | None = None,
     ) -> None:
         self.target = target.name
         self.config = target
@@ -70,6 +73,7 @@ class DatabaseProbe:
         self.keep_connection = keep_connection
         self.reauth_seconds = reauth_seconds
         self.refresh_secret = refresh_secret
+        self.rotation = rotation  # reads AWSPENDING after a rejection that a re-read of the secret does not explain
         self.step = "not started"
         self._driver = load_driver(target.engine)
         errors = self._driver.ERRORS
@@ -130,6 +134,7 @@ class DatabaseProbe:
             "database": self.config.database or self._driver.DEFAULT_DATABASE.format(user=user),
             "sslrootcert": self.config.sslrootcert or "<sslrootcert>",
             "detail": failure.message,
+            **(self.rotation.facts() if self.rotation else {}),
         }
         table = {
             **COMMON_HINTS,
@@ -304,9 +309,10 @@ class DatabaseProbe:
         return Login(user, password, source)
 
     async def _open_secret(self, login: Login) -> tuple[Connection, Login]:
-        """Log in with the secret; if it is rejected, refetch it once (it may have rotated) and retry."""
+        """Log in with the secret; if it is rejected, refetch it once (it may have rotated) and retry; if the
+        refetch holds the rejected password, see whether a rotation holds the database (_rotation_note)."""
         try:
-            return await self._open(login), login
+            conn = await self._open(login)
         except self._driver.ERRORS as exc:
             if self.refresh_secret is None or self._reason(exc) is not Reason.AUTH:
                 raise
@@ -320,10 +326,43 @@ class DatabaseProbe:
                     f"fetching secret {secret_id} again failed (see the secret probe)"
                     if fresh is None
                     else f"secret {secret_id} was fetched again and still holds the rejected password"
+                    + await self._rotation_note(login)
                 )
                 raise ProbeFailure(Reason.AUTH, rejected.code, f"{rejected.message}; {note}") from None
             self._refetched = True
-            return await self._open(fresh), fresh
+            conn, login = await self._open(fresh), fresh
+        if self.rotation is not None:
+            self.rotation.clear()  # AWSCURRENT logs in: no rotation is holding the database
+        return conn, login
+
+    async def _rotation_note(self, current: Login) -> str:
+        """AWSCURRENT was rejected and read again unchanged: does the AWSPENDING version log in?
+
+        Raises the rotation failure (scope shared) if it does, after closing that connection at once; otherwise
+        returns what was found, for the rejection's message.
+        """
+        watch = self.rotation
+        if watch is None:
+            return ""
+        self.step = f"reading the AWSPENDING version of secret {watch.secret_id}"
+        try:
+            pending = await self._bounded(watch.fetch_pending())
+        except ProbeFailure as exc:
+            return f"; its AWSPENDING version could not be read ({exc.failure.message})"
+        if pending is None or _same(pending.password, current.password):
+            watch.clear()
+            return "; it has no AWSPENDING version with another password (no rotation in progress)"
+        login = Login(pending.user or current.user, pending.password, "secret")
+        try:
+            conn = await self._open(login)
+        except self._retry_errors as exc:
+            failure = exc.failure if isinstance(exc, ProbeFailure) else self._driver.classify(exc)
+            if failure is not None and failure.reason is Reason.AUTH:
+                watch.clear()
+            code = failure.code if failure else type(exc).__name__
+            return f"; its AWSPENDING version does not log in as {login.user} either ({code})"
+        await conn.close()
+        raise watch.confirmed(pending, login.user)
 
     async def _explain_drift(self, static: Login, exc: BaseException) -> NoReturn:
         """The static password was rejected: does the secret's password work, and do the two differ?"""
@@ -335,6 +374,8 @@ class DatabaseProbe:
         try:
             conn, _ = await self._open_secret(secret)
         except self._retry_errors as second:
+            if isinstance(second, ProbeFailure) and second.failure.code in ROTATION_CODES:
+                raise  # a rotation in progress explains the rejection of both passwords
             if self._reason(second) is not Reason.AUTH:
                 raise exc from None  # the secret could not be tried: report the rejection itself
             current = self.state.secret_password

@@ -15,6 +15,7 @@ from agent.config.facts import target_facts
 from agent.config.models import TargetConfig
 from agent.probes.base import Details, TargetState, now
 from agent.probes.credentials import credential_facts
+from agent.probes.rotation import PendingSecret
 from agent.shared.hints import pick, render
 from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope
 from agent.shared.redact import SECRETS
@@ -106,6 +107,7 @@ class SecretProbe:
         self._step = "not started"
         self._details: dict[str, str] = {}
         self.arn: str | None = None  # the secret's full ARN, once AWS has told us
+        self.version_id: str | None = None  # of the AWSCURRENT version last read
 
     @property
     def step(self) -> str:
@@ -126,8 +128,13 @@ class SecretProbe:
         if region is None:
             raise ProbeFailure(Reason.CONFIG, "secret:no_region", "no AWS region for the secret")
         self._step = f"GetSecretValue {self._secret_id} in {region}"
-        answer = await self._aws.call("secretsmanager", "GetSecretValue", region, SecretId=self._secret_id)
+        # AWSCURRENT is what GetSecretValue returns without a stage; named, like AWS's own rotation templates do,
+        # because the pending read names its stage too (and moto 5.2 keeps serving the old version otherwise).
+        answer = await self._aws.call(
+            "secretsmanager", "GetSecretValue", region, SecretId=self._secret_id, VersionStage="AWSCURRENT"
+        )
         self.arn = str(answer["ARN"]) if answer.get("ARN") else self.arn
+        self.version_id = _text(answer.get("VersionId"))
         self._step = "reading the secret"
         parsed = parse_secret(_secret_text(answer, self._secret_id), self._secret_id)
         if parsed.user is None and self._config.user is None:
@@ -141,6 +148,32 @@ class SecretProbe:
         self._state.secret_fetched_at = now()
         self._details = _details(parsed, self.arn or self._secret_id, region, answer)
         return {**self._details, "cached": "false", "age_seconds": "0"}
+
+    async def fetch_pending(self) -> PendingSecret | None:
+        """The secret's AWSPENDING version, parsed; None when it has none (no rotation in flight).
+
+        For the database probe, only after the AWSCURRENT password was rejected and read again unchanged: never on
+        the normal cadence (GetSecretValue is billed per call). Counted like every AWS call. Raises ProbeFailure
+        when the version cannot be read (classified through the AWS table) or parsed.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        region = self.region
+        if region is None:
+            raise ProbeFailure(Reason.CONFIG, "secret:no_region", "no AWS region for the secret")
+        try:
+            answer = await self._aws.call(
+                "secretsmanager", "GetSecretValue", region, SecretId=self._secret_id, VersionStage="AWSPENDING"
+            )
+        except (ClientError, BotoCoreError) as exc:
+            failure = aws_errors.classify(exc, "secretsmanager")
+            if failure is None:
+                raise
+            if failure.code == "secretsmanager:ResourceNotFoundException":  # the stage is attached to no version
+                return None
+            raise ProbeFailure(failure.reason, failure.code, failure.message) from None
+        parsed = parse_secret(_secret_text(answer, self._secret_id), self._secret_id)  # registers the password
+        return PendingSecret(parsed.password, parsed.user, _text(answer.get("VersionId")), self.version_id, region)
 
     def _cached(self) -> Details | None:
         state = self._state

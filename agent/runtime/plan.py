@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from agent.config.models import AgentConfig, TargetConfig
 from agent.probes.base import Probe, ProbeResult, TargetState
+from agent.probes.rotation import RotationWatch
 
 if TYPE_CHECKING:
     from agent.aws.clients import AwsClients
@@ -98,12 +99,14 @@ def _target_probes(
     planned: list[PlannedProbe] = []
     db_needs: tuple[str, ...] = ()
     refresh_secret: Callable[[], Awaitable[None]] | None = None
+    rotation: RotationWatch | None = None
     if target.secret_id and aws is not None:
         from agent.probes.secret import SecretProbe
 
         secret = SecretProbe(target, state, aws, refresh_seconds=config.secret_refresh_seconds if serve else None)
         planned.append(PlannedProbe(secret, credentials))
         refresh_secret = _refresher(secret, state, config.timeout_seconds)
+        rotation = RotationWatch(target.secret_id, secret.fetch_pending, config.rotation_stuck_seconds)
         if target.password is None:  # the secret is the only password: the login needs it
             db_needs = (probe_key("secret", target.name),)
     if target.iam_auth and aws is not None:
@@ -113,7 +116,7 @@ def _target_probes(
         planned.append(PlannedProbe(TokenProbe(target, state, aws, regenerate_after_seconds=regenerate), credentials))
         db_needs = (probe_key("token", target.name),)
     wake = asyncio.Event() if serve else None
-    db = _db_probe(config, target, state, refresh_secret, wake)
+    db = _db_probe(config, target, state, refresh_secret, rotation, wake)
     planned.append(PlannedProbe(db, db_needs, _material(target, state), wake))
     return planned
 
@@ -123,6 +126,7 @@ def _db_probe(
     target: TargetConfig,
     state: TargetState,
     refresh_secret: Callable[[], Awaitable[None]] | None,
+    rotation: RotationWatch | None,
     wake: asyncio.Event | None,
 ) -> Probe:
     """`wake` is given in serve mode only: a kept connection, paced logins, and the close event wakes the loop."""
@@ -145,6 +149,7 @@ def _db_probe(
         refresh_secret=refresh_secret,
         pacing=pacing if serve else None,
         on_lost=wake.set if wake is not None else None,
+        rotation=rotation,
     )
 
 

@@ -168,6 +168,7 @@ class EndpointMode(StrEnum):
     OK = "ok"
     SERVER_ERROR = "500"
     FORBIDDEN = "403"
+    THROTTLED = "429"  # the endpoint's per-host rate limit (every task on the host shares it)
     SLOW = "slow"  # answers after `delay` seconds
     HANG = "hang"  # accepts and never answers
     EXPIRED = "expired"  # answers with credentials that expired an hour ago
@@ -239,6 +240,8 @@ class CredentialsEndpoint:
             return web.json_response({"message": "internal error"}, status=500)
         if self.mode is EndpointMode.FORBIDDEN:
             return web.json_response({"message": "access denied"}, status=403)
+        if self.mode is EndpointMode.THROTTLED:
+            return web.json_response({"message": "too many requests"}, status=429)
         return web.json_response(self._body())
 
     def _body(self) -> dict[str, str]:

@@ -18,7 +18,7 @@ from agent.aws.errors import (
     common_hint,
     error_code,
 )
-from agent.shared.reasons import Failure, Reason
+from agent.shared.reasons import Failure, Reason, Scope, default_scope
 
 URL = "http://127.0.0.1:9/v2/credentials/task"
 
@@ -173,6 +173,8 @@ def test_connect_timeout_is_not_mistaken_for_a_refusal() -> None:
         ((status_error(403),), Reason.AUTH, "credentials:http_403"),
         ((status_error(401),), Reason.AUTH, "credentials:http_401"),
         ((status_error(500),), Reason.SERVER, "credentials:http_500"),
+        ((status_error(503),), Reason.SERVER, "credentials:http_503"),
+        ((status_error(429),), Reason.THROTTLED, "credentials:http_429"),
         (
             (bx.MetadataRetrievalError(error_msg="Unable to parse JSON returned from container metadata"),),
             Reason.SERVER,
@@ -180,7 +182,19 @@ def test_connect_timeout_is_not_mistaken_for_a_refusal() -> None:
         ),
         ((), Reason.UNKNOWN, "credentials:retrieval_failed"),
     ],
-    ids=["refused", "dns", "read-timeout", "connect-timeout", "403", "401", "500", "bad-json", "no-cause"],
+    ids=[
+        "refused",
+        "dns",
+        "read-timeout",
+        "connect-timeout",
+        "403",
+        "401",
+        "500",
+        "503",
+        "429",
+        "bad-json",
+        "no-cause",
+    ],
 )
 def test_credential_retrieval_errors_are_classified_by_their_cause(
     causes: tuple[BaseException, ...], reason: Reason, code: str
@@ -239,3 +253,19 @@ def test_common_hints() -> None:
     assert "check T" in common_hint(Failure(Reason.AUTH, "credentials:http_403", ""), facts)
     assert "throttling STS" in common_hint(Failure(Reason.THROTTLED, "aws:throttled:Throttling", ""), facts)
     assert common_hint(Failure(Reason.AUTH, "sts:InvalidClientTokenId", ""), facts) == ""
+
+
+def test_credentials_endpoint_throttling_is_shared_and_its_hint_says_so() -> None:
+    """HTTP 429 from the credentials endpoint is its per-host rate limit: throttled, scope shared, clears by itself."""
+    failure = classify(retrieval(status_error(429)))
+    assert failure is not None and default_scope(failure.reason) is Scope.SHARED
+    hint = common_hint(failure, {"endpoint": "E"})
+    assert "shared by every task on the host" in hint and "clears by itself" in hint
+
+
+@pytest.mark.parametrize("code", sorted(THROTTLING_CODES))
+def test_every_aws_throttling_answer_is_throttled_and_shared(code: str) -> None:
+    """Any AWS throttling code is `throttled`, whose default scope is shared (replacing tasks would not help)."""
+    failure = classify(client_error(code, 400), "secretsmanager")
+    assert failure is not None and failure.reason is Reason.THROTTLED and failure.scope is None
+    assert default_scope(failure.reason) is Scope.SHARED

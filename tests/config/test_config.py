@@ -57,6 +57,7 @@ def test_defaults_match_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> 
     assert (config.timeout_seconds, config.port, config.interval_seconds) == (5.0, 8099, 10.0)
     assert (config.failure_threshold, config.success_threshold, config.readiness_policy) == (3, 1, "gate")
     assert (config.secret_refresh_seconds, config.db_reauth_seconds) == (900.0, 300.0)
+    assert config.rotation_stuck_seconds == 600.0
 
 
 @pytest.mark.parametrize(
@@ -234,6 +235,12 @@ def test_secret_without_region(monkeypatch: pytest.MonkeyPatch) -> None:
         ("AGENT_DB_IAM_AUTH", "maybe", "AGENT_DB_IAM_AUTH: expected true or false"),
         ("AGENT_READINESS_POLICY", "lenient", "AGENT_READINESS_POLICY: Input should be 'gate' or 'strict'"),
         ("AGENT_LOG_LEVEL", "loud", "AGENT_LOG_LEVEL: 'loud' is not one of debug, info, warning, error"),
+        ("AGENT_ROTATION_STUCK_SECONDS", "never", "AGENT_ROTATION_STUCK_SECONDS: expected a number"),
+        (
+            "AGENT_ROTATION_STUCK_SECONDS",
+            "0.5",
+            "AGENT_ROTATION_STUCK_SECONDS: Input should be greater than or equal to 1",
+        ),
     ],
 )
 def test_bad_scalar_names_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str) -> None:
@@ -251,6 +258,14 @@ def test_floats_and_log_level_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
         LOG_LEVEL="WARN",
     )
     assert (config.timeout_seconds, config.interval_seconds, config.log_level) == (2.5, 0.1, "warning")
+
+
+def test_rotation_stuck_seconds_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AGENT_ROTATION_STUCK_SECONDS: how long a rotation in progress may last before it reads as stuck."""
+    config = load(
+        monkeypatch, AGENT_DB_DSN="postgresql://a@h/d", AGENT_DB_PASSWORD=PASSWORD, AGENT_ROTATION_STUCK_SECONDS="2.5"
+    )
+    assert config.rotation_stuck_seconds == 2.5
 
 
 GUIDE_YAML = f"""

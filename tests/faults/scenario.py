@@ -30,16 +30,22 @@ class Expect:
     reason: str
     codes: tuple[str, ...]  # any of these (a driver may word one fault two ways)
     status: str
+    scope: str | None = None  # "task" or "shared" when the row is about scope
 
     def text(self) -> str:
-        return f"{self.probe}:{self.target} {self.reason} {' or '.join(self.codes)} -> {self.status} "
+        scope = f" {self.scope}" if self.scope else ""
+        return f"{self.probe}:{self.target} {self.reason}{scope} {' or '.join(self.codes)} -> {self.status} "
 
     def label(self) -> str:
         return self.text() + f"({HTTP_OK[self.status]})"
 
     def matches(self, sample: Sample) -> bool:
         counted = (self.probe, self.target, self.reason) in sample.failing
-        return sample.status == self.status and counted and sample.code(self.probe, self.target) in self.codes
+        entry = sample.probes.get((self.probe, self.target), {})
+        scoped = self.scope is None or entry.get("scope") == self.scope
+        return (
+            sample.status == self.status and counted and scoped and sample.code(self.probe, self.target) in self.codes
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +72,12 @@ async def run_fault(
     clear: Action,
     bounds: Bounds,
     leaks: Leaks = Leaks(),
+    never_503: bool = False,
 ) -> Row:
-    """Inject a fault, wait for `expect`, clear it, wait for `ready`; record and return the matrix row."""
+    """Inject a fault, wait for `expect`, clear it, wait for `ready`; record and return the matrix row.
+
+    With `never_503` (a shared failure), every sample from the injection to the recovery must answer 200.
+    """
     await agent.wait_status("ready", 20)
     fds_before = agent.fds()
     watcher = _SessionWatch(leaks.sessions)
@@ -93,6 +103,8 @@ async def run_fault(
                 await clear()
             cleared = time.monotonic()
             recovery = await _recovery(agent, cleared, bounds.recover, problems)
+        if never_503:
+            problems += _ready_gaps(agent, started)
         problems += _health_gaps(agent, started)
         problems += await _leak_check(agent, fds_before, watcher, leaks)
     finally:
@@ -162,7 +174,8 @@ def record_static(agent: LiveAgent, fault: str, expect: Expect, sample: Sample |
 def _observed(sample: Sample, expect: Expect) -> str:
     entry = sample.probes.get((expect.probe, expect.target), {})
     verdict = f"{sample.status} ({sample.ready_http})"
-    return f"{expect.probe}:{expect.target} {entry.get('reason')} {entry.get('code')} -> {verdict}"
+    scope = f" {entry.get('scope')}" if expect.scope else ""
+    return f"{expect.probe}:{expect.target} {entry.get('reason')}{scope} {entry.get('code')} -> {verdict}"
 
 
 def _last(agent: LiveAgent, since: float) -> str:
@@ -180,6 +193,11 @@ async def _recovery(agent: LiveAgent, cleared: float, bound: float, problems: li
     if took > bound:
         problems.append(f"recovered in {took:.2f}s, bound {bound:.2f}s")
     return took
+
+
+def _ready_gaps(agent: LiveAgent, since: float) -> list[str]:
+    bad = [s for s in agent.samples_since(since) if s.ready_http != 200]
+    return [f"/ready answered {bad[0].ready_http} ({bad[0].describe()}) in {len(bad)} samples"] if bad else []
 
 
 def _health_gaps(agent: LiveAgent, since: float) -> list[str]:

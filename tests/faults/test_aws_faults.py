@@ -135,6 +135,21 @@ async def test_credentials_endpoint_500_is_server_degraded(world: AwsWorld) -> N
     )
 
 
+async def test_credentials_endpoint_429_is_throttled_shared_and_never_503(world: AwsWorld) -> None:
+    """The endpoint's rate limit is shared by every task on a host: throttled, scope shared, /ready 200 throughout
+    (it used to be auth and 503 within seconds); the database stays checked with the credentials in hand."""
+    await run_fault(
+        world.agent,
+        "ECS credentials endpoint answers 429 (rate limit)",
+        Expect("credentials", "aws", "throttled", ("credentials:http_429",), "degraded", scope="shared"),
+        world.mode(EndpointMode.THROTTLED),
+        world.mode(EndpointMode.OK),
+        aws_bounds,
+        world.leaks(),
+        never_503=True,
+    )
+
+
 async def test_credentials_endpoint_slower_than_its_budget_is_timeout_degraded(world: AwsWorld) -> None:
     """The endpoint gets 30 % of the probe timeout per attempt (it answers in milliseconds or not at all)."""
     await run_fault(

@@ -192,6 +192,14 @@ async def test_password_drift_static_wrong_secret_right(pg_admin: PgAdmin) -> No
     assert_no_secret(result, password, stale)
 
 
+async def test_password_drift_is_task_scope(pg_admin: PgAdmin) -> None:
+    """A replacement task gets the secret's current value injected, so drift is this task's own failure: 503."""
+    user, password = await user_with_password(pg_admin)
+    target = target_for(pg_admin.server, user, password=SecretStr(random_password()), secret_id=SECRET_ID)
+    result = await check(target, TargetState(secret_password=SecretStr(password)))
+    assert (result.code, result.scope) == ("db:password_drift", Scope.TASK)
+
+
 async def test_drift_check_says_whether_two_rejected_passwords_are_equal(pg_admin: PgAdmin) -> None:
     user, password = await user_with_password(pg_admin)
     wrong, other = random_password(), random_password()

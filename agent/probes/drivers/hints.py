@@ -50,6 +50,23 @@ COMMON_HINTS: Mapping[str, str] = {
         "instead of a fixed AGENT_DB_PASSWORD, or set AGENT_DB_PASSWORD to the secret's current value, and "
         "deploy a new task definition revision: running tasks keep the old value until they are replaced."
     ),
+    "secret:rotation_in_progress": (
+        "A rotation of secret {secret_id} is in progress: setSecret has set the new (AWSPENDING) password in the "
+        "database, finishSecret has not yet made it AWSCURRENT. It normally finishes within minutes; if it does "
+        "not, read the rotation Lambda's CloudWatch logs (`aws secretsmanager describe-secret --secret-id "
+        "{secret_id} --region {secret_region}` shows the versions and their stages). /ready stays 200 (degraded):"
+        " a new task would read the same AWSCURRENT, so replacing tasks would not help."
+    ),
+    "secret:rotation_stuck": (
+        "The rotation of secret {secret_id} is stuck between setSecret and finishSecret: the database has the "
+        "AWSPENDING password, AWSCURRENT the old one. See the versions and stages with `aws secretsmanager "
+        "describe-secret --secret-id {secret_id} --region {secret_region}` and the rotation Lambda's logs for why,"
+        " then either finish it: `aws secretsmanager update-secret-version-stage --secret-id {secret_id} --region "
+        "{secret_region} --version-stage AWSCURRENT --move-to-version-id {pending_version} "
+        "--remove-from-version-id {current_version}`, or cancel it (`aws secretsmanager cancel-rotate-secret "
+        "--secret-id {secret_id} --region {secret_region}`) and set the database password of {user} back to the "
+        "AWSCURRENT value. Replacing tasks would not help: a new task reads the same stale AWSCURRENT."
+    ),
     "db:sslrootcert": ("Fix sslrootcert ({sslrootcert}): it must be a readable PEM file with the CA certificates."),
     "db:no_secret": "Fix the secret probe first (its result says why): this login needs secret {secret_id}.",
     "db:no_token": (
@@ -57,6 +74,13 @@ COMMON_HINTS: Mapping[str, str] = {
         "{host}:{port} in {region}."
     ),
     "db:no_user": ("Set the database user in the DSN (postgresql://USER@host/db), AGENT_DB_USER, or the secret."),
+    "throttled": (
+        "{host} is throttling new logins ({detail}). The limit is shared by every client of the database, so "
+        "replacing this task would not help: RDS Proxy limits the rate of new client connections, and RDS allows "
+        "200 new IAM-authenticated connections per second per instance (Amazon RDS User Guide, IAM database "
+        "authentication, Limitations). The agent backs off its own logins; look for a fleet-wide login storm: "
+        "clients that open a connection per request, or many tasks starting or reconnecting at once."
+    ),
     "server": "{host} is up but refused the session for its own reasons: {detail}.",
     "config": "{detail}: this task's configuration cannot work as it is.",
 }

@@ -83,9 +83,21 @@ TABLE: Mapping[int | type[BaseException], Rule | Mapping[type[BaseException], Ru
 }
 
 
+# Server messages that decide the rule before the error number: RDS Proxy answers a login it throttles with
+# 1040, the number of "too many connections". Source: "Troubleshooting for RDS Proxy", MySQL errors
+# (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.troubleshooting.html): "ERROR 1040 (HY000):
+# Connections rate limit exceeded (limit_value)" and "ERROR 1040 (HY000): IAM authentication rate limit exceeded".
+MESSAGES: Mapping[str, Rule] = {
+    "rate limit exceeded": Rule(Reason.THROTTLED, "RDS Proxy is throttling new logins", "mysql:1040:throttled"),
+}
+
+
 def classify(exc: BaseException) -> Failure | None:
-    """The Failure for an aiomysql/PyMySQL or socket error, from TABLE; None if the table does not know it."""
+    """The Failure for an aiomysql/PyMySQL or socket error, from MESSAGES and TABLE; None if neither knows it."""
     errno = exc.args[0] if isinstance(exc, pymysql.err.MySQLError) and exc.args else None
+    said = next((r for fragment, r in MESSAGES.items() if errno == 1040 and fragment in _text(exc).lower()), None)
+    if said is not None:
+        return _failure(said, exc, "")
     if isinstance(errno, int):
         entry = TABLE.get(errno)
         if isinstance(entry, Mapping):

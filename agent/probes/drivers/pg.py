@@ -73,11 +73,27 @@ TABLE: Mapping[str | type[BaseException], Rule | Mapping[str, Rule]] = {
 }
 
 
+# Server messages that decide the rule whatever their SQLSTATE: RDS Proxy's answers to a login it throttles. The
+# RDS User Guide gives their text, not their SQLSTATE, and under 28000 they would read as a rejected login. Source:
+# "Troubleshooting for RDS Proxy", PostgreSQL errors
+# (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.troubleshooting.html): "The IAM authentication
+# failed because of too many competing requests." and "Rate of connection to proxy exceeded number_value."
+MESSAGES: Mapping[str, Rule] = {
+    "too many competing requests": Rule(Reason.THROTTLED, "RDS Proxy is throttling IAM logins", "pg:throttled"),
+    "rate of connection to proxy exceeded": Rule(
+        Reason.THROTTLED, "RDS Proxy is throttling new connections", "pg:throttled"
+    ),
+}
+
+
 def classify(exc: BaseException) -> Failure | None:
-    """The Failure for an asyncpg or socket error, from TABLE; None if the table does not know it."""
+    """The Failure for an asyncpg or socket error, from MESSAGES and TABLE; None if neither knows it."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     sqlstate = getattr(exc, "sqlstate", None) if isinstance(exc, asyncpg.PostgresError) else None
     if isinstance(sqlstate, str):
+        said = next((r for fragment, r in MESSAGES.items() if fragment in text.lower()), None)
+        if said is not None:
+            return Failure(said.reason, said.code, f"{said.label}: {text} (SQLSTATE {sqlstate})")
         rule = TABLE.get(sqlstate) or TABLE.get(sqlstate[:2])
         if isinstance(rule, Rule):
             return Failure(rule.reason, rule.code or f"pg:{sqlstate}", f"{rule.label}: {text}")

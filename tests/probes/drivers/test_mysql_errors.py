@@ -113,6 +113,33 @@ def test_every_table_key_is_exercised() -> None:
     assert {type(c) if c is not None else BaseException for c, *_ in CAUSE_CASES} == set(nested)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["IAM authentication rate limit exceeded", "Connections rate limit exceeded (500)"],
+)
+def test_rds_proxy_rate_limits_under_1040_are_throttled(text: str) -> None:
+    """RDS Proxy answers a throttled login with 1040 (RDS User Guide, "Troubleshooting for RDS Proxy")."""
+    failure = mysql.classify(server_error(1040, text))
+    assert failure is not None and (failure.reason, failure.code) == (Reason.THROTTLED, "mysql:1040:throttled")
+    assert text in failure.message
+
+
+@pytest.mark.parametrize("text", ["Too many connections", "Number simultaneous connections exceeded (500)"])
+def test_other_1040_answers_stay_server(text: str) -> None:
+    failure = mysql.classify(server_error(1040, text))
+    assert failure is not None and (failure.reason, failure.code) == (Reason.SERVER, "mysql:1040")
+
+
+def test_a_rate_limit_message_under_another_number_is_left_to_that_number() -> None:
+    failure = mysql.classify(server_error(1045, "Access denied; rate limit exceeded"))
+    assert failure is not None and (failure.reason, failure.code) == (Reason.AUTH, "mysql:1045")
+
+
+def test_throttling_hint_says_the_limit_is_shared() -> None:
+    hint = probe(iam=True).hint(Failure(Reason.THROTTLED, "mysql:1040:throttled", "RDS Proxy is throttling"))
+    assert "shared by every client" in hint and "backs off" in hint
+
+
 def test_unknown_error_numbers_keep_a_stable_code() -> None:
     failure = mysql.classify(server_error(1317, "Query execution was interrupted"))
     assert failure is not None and (failure.reason, failure.code) == (Reason.UNKNOWN, "mysql:1317")

@@ -161,3 +161,33 @@ def test_timeout_hint_depends_on_where_it_stopped() -> None:
     assert "security group allows inbound TCP 5432" in p.hint(timeout)
     p.step = "TLS and login as chimera_app"
     assert "accepted the TCP connection" in p.hint(timeout)
+
+
+# RDS Proxy's PostgreSQL answers to a throttled login (RDS User Guide, "Troubleshooting for RDS Proxy"). The guide
+# gives no SQLSTATE: whichever the proxy sends, the message decides.
+PROXY_THROTTLING = [
+    "The IAM authentication failed because of too many competing requests.",
+    "Rate of connection to proxy exceeded 100.",
+]
+
+
+@pytest.mark.parametrize("text", PROXY_THROTTLING)
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.InvalidAuthorizationSpecificationError,
+        asyncpg.TooManyConnectionsError,
+        asyncpg.exceptions.ConnectionRejectionError,
+    ],
+)
+def test_rds_proxy_throttling_is_throttled_whatever_the_sqlstate(text: str, error: type[Exception]) -> None:
+    """Not auth under 28000, not server under 53300: throttled, with the SQLSTATE kept in the message."""
+    failure = pg.classify(error(text))
+    assert failure is not None and (failure.reason, failure.code) == (Reason.THROTTLED, "pg:throttled")
+    assert text in failure.message and f"SQLSTATE {error.sqlstate}" in failure.message  # type: ignore[attr-defined]
+
+
+def test_throttling_hint_says_the_limit_is_shared_and_the_agent_backs_off() -> None:
+    hint = probe(iam=True).hint(Failure(Reason.THROTTLED, "pg:throttled", "RDS Proxy is throttling IAM logins"))
+    assert "shared by every client" in hint and "200 new IAM-authenticated connections per second" in hint
+    assert "backs off" in hint and "orders.abc.eu-west-1.rds.amazonaws.com" in hint

@@ -8,16 +8,16 @@ TLS, a killed session, DNS), one through a fault proxy (network faults and a ful
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 
 import pytest
 
 from agent.sandbox.postgres import PostgresSandbox
-from tests.faults.cadence import FAST, REAUTH, TIMEOUT, bounds
+from tests.faults.cadence import FAST, REAUTH, SLACK, TIMEOUT, bounds
 from tests.faults.harness import LiveAgent, live_agent
 from tests.faults.hygiene import distinctive
-from tests.faults.scenario import Expect, Leaks, run_fault, run_masked
+from tests.faults.scenario import Bounds, Expect, Leaks, run_fault, run_masked
 from tests.faults.servers import HostsFile, PgControl, literal
 from tests.support.fault_proxy import Fault, FaultProxy, fault_proxy
 
@@ -40,7 +40,7 @@ class PgWorld:
 
 
 async def _world(
-    control: PgControl, label: str, host: str, port: int, hosts: HostsFile | None
+    control: PgControl, label: str, host: str, port: int, hosts: HostsFile | None, extra: Mapping[str, str] = {}
 ) -> AsyncIterator[PgWorld]:
     password = distinctive(f"PostgreSQL password ({label})")
     role = await control.role(password)
@@ -49,6 +49,7 @@ async def _world(
         **FAST,
         "AGENT_DB_DSN": f"postgresql://{role}@{host}:{port}/{database}?sslmode=require",
         "AGENT_DB_PASSWORD": password,
+        **extra,
     }
     try:
         async with live_agent(label, env, hosts_file=hosts.path if hosts else None) as agent:
@@ -78,6 +79,15 @@ def pg_fault_proxy(fault_cluster: PostgresSandbox) -> Iterator[FaultProxy]:
 async def proxied(pg_control: PgControl, pg_fault_proxy: FaultProxy) -> AsyncIterator[PgWorld]:
     """An agent logging in through the fault proxy."""
     async for world in _world(pg_control, "pg-proxied", "127.0.0.1", pg_fault_proxy.port, None):
+        yield world
+
+
+@pytest.fixture
+async def spread(fault_cluster: PostgresSandbox, pg_control: PgControl) -> AsyncIterator[PgWorld]:
+    """An agent that waits up to 3 s before logging in again after losing its kept connection; threshold 1, so
+    the close event alone shows in the status (no draw of the delay can hide it)."""
+    extra = {"AGENT_DB_RELOGIN_SPREAD_SECONDS": "3", "AGENT_FAILURE_THRESHOLD": "1"}
+    async for world in _world(pg_control, "pg-spread", "127.0.0.1", fault_cluster.port, None, extra):
         yield world
 
 
@@ -201,6 +211,27 @@ async def test_kept_connection_terminated_by_the_server_is_absorbed(direct: PgWo
         proof=proof,
         window=5.0,
         leaks=direct.leaks(),
+    )
+
+
+async def test_kept_connection_ended_by_the_server_fails_at_once_and_the_relogin_is_spread(spread: PgWorld) -> None:
+    """With a relogin spread: the close event shows at once (network db:connection_lost, shared: degraded), with no
+    login, and the agent logs in again by itself within the spread."""
+    before = await spread.control.pids(spread.role)
+    assert len(before) == 1, f"expected the one kept session, found {before}"
+
+    async def nothing() -> None:  # the agent recovers by itself once its relogin delay has passed
+        return None
+
+    await run_fault(
+        spread.agent,
+        "kept PostgreSQL session ended by the server, relogin spread 3 s",
+        Expect("db", "default", "network", ("db:connection_lost",), "degraded", scope="shared"),
+        inject=lambda: spread.control.execute("SELECT pg_terminate_backend($1)", before[0]),
+        clear=nothing,
+        bounds=Bounds(detect=1.0 + SLACK, recover=3.0 + TIMEOUT + SLACK),
+        leaks=spread.leaks(),
+        never_503=True,
     )
 
 

@@ -202,7 +202,7 @@ async def test_a_server_that_trusts_loopback_is_not_used_and_a_throwaway_cluster
         await asyncio.to_thread(cluster.start)
         admin = cluster.admin_dsn()
         assert await enforcement_problem(admin) is None  # scram-sha-256 for every role but the admin
-        (cluster.data / "pg_hba.conf").write_text("host all all 127.0.0.1/32 trust\n")
+        await asyncio.to_thread((cluster.data / "pg_hba.conf").write_text, "host all all 127.0.0.1/32 trust\n")
         await asyncio.to_thread(cluster.restart)
         problem = await enforcement_problem(admin)
         assert problem is not None and "WRONG password" in problem and "trust" in problem
@@ -213,7 +213,7 @@ async def test_a_server_that_trusts_loopback_is_not_used_and_a_throwaway_cluster
             assert any("trust authentication" in line for line in said)
         finally:
             await db.drop()
-        assert db.cluster is not None and not db.cluster.root.exists()
+        assert db.cluster is not None and not await asyncio.to_thread(db.cluster.root.exists)
     finally:
         await asyncio.to_thread(cluster.cleanup)
 

@@ -89,7 +89,7 @@ async def test_hung_database_does_not_slow_health_or_ready(
         await wait_status(agent, "ready")
         pg_proxy.set(Fault.HANG)
         await asyncio.to_thread(agent.wait_for, lambda b: b["probes"][0]["consecutive_failures"] >= 2)
-        assert agent.probe("db")["reason"] == "timeout"
+        assert (await asyncio.to_thread(agent.probe, "db"))["reason"] == "timeout"
         timings = await asyncio.to_thread(_timings, agent, ["/ready", "/health"] * 50)
         assert max(timings) < 0.1, f"slowest {max(timings) * 1000:.1f} ms"
         assert sorted(timings)[len(timings) // 2] < 0.01
@@ -102,14 +102,15 @@ def _timings(agent: ServedAgent, paths: list[str]) -> list[float]:
 
 
 async def test_metrics_pass_promtool(pg_server: Server, pg_admin: PgAdmin) -> None:
-    promtool = shutil.which("promtool")
+    promtool = await asyncio.to_thread(shutil.which, "promtool")
     assert promtool, "promtool not found: install Debian's 'prometheus' package (scripts/setup.sh does)"
     password = random_password()
     user = await pg_admin.role(password)
     async with serving(pg_env(pg_server, user, "wrong-" + password)) as agent:
         await asyncio.to_thread(agent.wait_for, lambda b: b["probes"][0]["consecutive_failures"] >= 1)
         body = (await asyncio.to_thread(agent.get, "/metrics")).body
-    proc = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
+    command = [promtool, "check", "metrics"]
+    proc = await asyncio.to_thread(subprocess.run, command, input=body, capture_output=True, timeout=30)
     assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
 
 
@@ -226,7 +227,7 @@ async def test_ready_is_503_while_a_task_that_can_never_work_starts(pg_server: S
     async with serving(pg_env(pg_server, user, "stale-password-literal")) as agent:
         body = await asyncio.to_thread(agent.wait_for, lambda b: b["status"] == "not_ready", "/ready")
         assert body["failing"] == [{"probe": "db", "target": "default", "reason": "auth", "scope": "task"}]
-        probe = agent.probe("db")
+        probe = await asyncio.to_thread(agent.probe, "db")
         assert probe["code"] == "pg:28P01" and probe["last_success"] is None and probe["hint"]
 
 

@@ -115,7 +115,7 @@ async def open_database(admin_dsn: str | None, say: Callable[[str], None]) -> Sa
         return SandboxDatabase(admin_dsn, dsn.host, dsn.port, *names)
     say(f"PostgreSQL: not using {shown(admin_dsn)}: {problem}")
     try:
-        cluster = PostgresSandbox()
+        cluster = await asyncio.to_thread(PostgresSandbox)  # runs pg_config and makes a directory
     except SandboxError as exc:
         raise DatabaseUnavailable(f"{exc}; or give --postgres with a server that checks passwords") from None
     say(f"PostgreSQL: starting a throwaway cluster from {cluster.bindir} in {cluster.root}")

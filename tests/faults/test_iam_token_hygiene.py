@@ -121,7 +121,7 @@ async def test_iam_token_and_its_signature_never_appear_in_any_output(
                 },
             }
             config = tmp_path / "agent.yaml"
-            config.write_text(yaml.safe_dump({"database": {"connections": connections}}))
+            await asyncio.to_thread(config.write_text, yaml.safe_dump({"database": {"connections": connections}}))
             env = {**FAST, "AWS_ENDPOINT_URL": moto.url, "AWS_CONTAINER_CREDENTIALS_FULL_URI": endpoint.url}
             started = time.time()
             async with live_agent("iam", env, "--config", str(config)) as agent:

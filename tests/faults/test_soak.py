@@ -124,7 +124,7 @@ async def test_soak_with_alternating_faults_keeps_memory_fds_and_sessions_flat(
         "my": {"dsn": f"mysql://{my_user}:{my_password}@127.0.0.1:{my_proxy.port}/?sslmode=disable"},
     }
     config = tmp_path / "agent.yaml"
-    config.write_text(yaml.safe_dump({"database": {"connections": connections}}))
+    await asyncio.to_thread(config.write_text, yaml.safe_dump({"database": {"connections": connections}}))
     env = {
         "AGENT_INTERVAL_SECONDS": str(INTERVAL),
         "AGENT_TIMEOUT_SECONDS": str(TIMEOUT),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from datetime import datetime
@@ -133,7 +134,7 @@ def test_cost_counters() -> None:
 
 async def test_promtool_accepts_the_exposition() -> None:
     """`promtool check metrics` finds no problem in the real /metrics output (all families present)."""
-    promtool = shutil.which("promtool")
+    promtool = await asyncio.to_thread(shutil.which, "promtool")
     if promtool is None:
         pytest.fail(f"promtool not found: install the Debian package `{PROMTOOL_PACKAGE}` (gives /usr/bin/promtool)")
     state = ready_state()
@@ -145,5 +146,6 @@ async def test_promtool_accepts_the_exposition() -> None:
     counters.db_connection_opened("writer")
     with_costs = render(build_registry(state, counters))
     for exposition in (reply.body, with_costs):
-        checked = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, timeout=10)
+        command = [promtool, "check", "metrics"]
+        checked = await asyncio.to_thread(subprocess.run, command, input=exposition, capture_output=True, timeout=10)
         assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()

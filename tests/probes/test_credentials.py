@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -88,12 +89,12 @@ async def test_wrong_authorization_token_from_the_token_file_is_auth(
 ) -> None:
     credentials_endpoint.token = "expected-token"
     token_file = moto_env.tmp_path / "token"
-    token_file.write_text("some-other-token")
+    await asyncio.to_thread(token_file.write_text, "some-other-token")  # off the loop the agent runs on
     moto_env.container(credentials_endpoint.url, token_file=token_file)
     result = await run_probe(probe(aws), PROBE_TIMEOUT)
     assert (result.reason, result.code) == (Reason.AUTH, "credentials:http_403")
     assert str(token_file) in result.hint
-    token_file.write_text("expected-token")  # the file is re-read on every fetch
+    await asyncio.to_thread(token_file.write_text, "expected-token")  # the file is re-read on every fetch
     assert (await run_probe(probe(aws), PROBE_TIMEOUT)).ok
 
 

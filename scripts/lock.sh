@@ -24,11 +24,15 @@ PYTHON_VERSION=3.11
 GLIBC=2_36
 compile=("$UV" pip compile --python-version "$PYTHON_VERSION" --only-binary :all: --generate-hashes --quiet
   --custom-compile-command scripts/lock.sh)
+# The dev lock may hold an sdist where a dev tool has no wheel (blockbuster's forbiddenfruit): it is built on the
+# amd64 machines that run the tests, never in the image, whose locks stay wheels-only.
+compile_dev=("$UV" pip compile --python-version "$PYTHON_VERSION" --generate-hashes --quiet
+  --custom-compile-command scripts/lock.sh)
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
 # CI and developers run on linux amd64 only.
-"${compile[@]}" "$@" pyproject.toml --extra dev --python-platform "x86_64-manylinux_$GLIBC" -o requirements/dev.txt
+"${compile_dev[@]}" "$@" pyproject.toml --extra dev --python-platform "x86_64-manylinux_$GLIBC" -o requirements/dev.txt
 
 # The image: one resolution per architecture; they must agree, so one file serves both (it holds every file's hash).
 for arch in x86_64 aarch64; do

@@ -11,7 +11,7 @@ from blockbuster import BlockingError
 
 from agent.probes.base import Details
 from agent.probes.runner import run_probe
-from agent.shared.reasons import Failure, Reason
+from agent.shared.reasons import Failure, Reason, Scope
 from tests.support.blocking import RecordedBlockingError
 
 
@@ -19,6 +19,7 @@ class SleepingProbe:
     """A probe whose run blocks the loop with time.sleep, as a careless driver call would."""
 
     name: ClassVar[str] = "sleepy"
+    failure_scope: ClassVar[Scope | None] = None
     target = "default"
     step = "sleeping"
 

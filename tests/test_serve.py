@@ -240,11 +240,12 @@ async def test_an_optional_database_that_fails_never_makes_ready_503(
     user = await pg_admin.role(password)
     base = f"postgresql://{user}:{{password}}@127.0.0.1:{pg_server.port}/{pg_server.admin_database}?sslmode=disable"
     config = tmp_path / "agent.yaml"
-    config.write_text(
+    text = (
         "database:\n  connections:\n"
         f"    writer:\n      dsn: {base.format(password=password)}\n"
         f"    reporting:\n      dsn: {base.format(password=random_password())}\n      critical: false\n"
     )
+    await asyncio.to_thread(config.write_text, text)
     async with serving(dict(FAST), "--config", str(config)) as agent:
         body = await asyncio.to_thread(
             agent.wait_for, lambda b: any(f["target"] == "reporting" for f in b["failing"]), "/ready", 15.0

@@ -87,11 +87,9 @@ ALLOWED: tuple[Allowance, ...] = (
     # The tests' own synchronous helpers. Each frame runs no agent code, so nothing of the agent is excused.
     _allow(
         "support/agent_process.py",
-        {"serving", "log_lines"},
+        {"_write"},
         EVERY,
-        "the synchronous runner starts the agent child, waits for its port, and at exit waits for its drain; "
-        "the child listens before it makes any request, so nothing it needs from the test's loop is held up. "
-        "Tests that poll it while stand-ins on their loop must answer call it through asyncio.to_thread.",
+        "writes a stopped agent's output under test-artifacts/ (for the session-finish secret scan) after its run.",
     ),
     _allow(
         "faults/harness.py",
@@ -101,7 +99,7 @@ ALLOWED: tuple[Allowance, ...] = (
     ),
     _allow(
         "faults/harness.py",
-        {"_keep"},
+        {"keep"},
         EVERY,
         "writes the stopped agent's output under test-artifacts/ after the run.",
     ),
@@ -113,9 +111,15 @@ ALLOWED: tuple[Allowance, ...] = (
     ),
     _allow(
         "support/fault_proxy.py",
-        {"_call"},
+        {"_call", "close"},
         ("threading.Lock.acquire",),
-        "waits (milliseconds) for the proxy's own loop thread to switch its fault.",
+        "waits (milliseconds) for the proxy's own loop thread to switch its fault, or to end at close.",
+    ),
+    _allow(
+        "support/backend.py",
+        {"_call", "close"},
+        ("threading.Lock.acquire",),
+        "waits (milliseconds) for the stand-in backend's own loop thread to switch its mode, or to end at close.",
     ),
     _allow(
         "sandbox/postgres.py",

@@ -24,7 +24,7 @@ from agent.config.models import TargetConfig
 from agent.probes.base import Details, Login, TargetState, now
 from agent.probes.drivers.base import Connection, client_ssl_context, load_driver
 from agent.probes.drivers.hints import COMMON_HINTS
-from agent.probes.pacing import LoginPacing
+from agent.probes.pacing import LoginGate, LoginPacing
 from agent.probes.rotation import CODES as ROTATION_CODES
 from agent.probes.rotation import RotationWatch
 from agent.shared.counters import COUNTERS
@@ -83,12 +83,8 @@ class DatabaseProbe:
         self._kept: _Kept | None = None
         self._deadline = 0.0
         self._refetched = False
-        self._pacing = pacing  # None (`check`): log in every run
+        self._gate = LoginGate(pacing)  # pacing None (`check`): log in every run
         self._on_lost = on_lost  # wakes the scheduler when the server closes the kept connection
-        self._rejections = 0  # rejected or throttled logins in a row
-        self._login_not_before = 0.0  # monotonic: no login before this (backoff, or the re-login spread)
-        self._lost_at: float | None = None  # monotonic: when the kept connection was lost, until the next login
-        self._last_failure: Failure | None = None
         self._relogin_timer: asyncio.TimerHandle | None = None
 
     async def run(self) -> Details:
@@ -101,15 +97,15 @@ class DatabaseProbe:
         try:
             conn, login = await self._login()
         except BaseException as exc:
-            self._login_failed(exc)
+            self._gate.login_failed(exc.failure if isinstance(exc, ProbeFailure) else self._driver.classify(exc))
             raise
-        self._rejections, self._lost_at = 0, None
+        self._gate.login_passed()
         return await self._check(conn, login)
 
     @property
     def login_backoff_seconds(self) -> float:
         """Seconds until the next login may be tried (0: at the next run); shown in /status."""
-        return max(0.0, self._login_not_before - now())
+        return self._gate.wait()
 
     async def close(self) -> None:
         """Close the kept connection, if any (on shutdown)."""
@@ -177,9 +173,7 @@ class DatabaseProbe:
         """Drop a kept connection the server closed or that stopped answering; pace the re-login."""
         self._kept = None
         kept.conn.terminate()
-        self._lost_at = now()
-        delay = self._pacing.after_lost_connection() if self._pacing else 0.0
-        self._login_not_before = max(self._login_not_before, self._lost_at + delay)
+        delay = self._gate.connection_lost()
         if delay > 0 and self._on_lost is not None:  # run at the drawn moment, not at the next interval
             self._relogin_timer = asyncio.get_running_loop().call_later(delay, self._on_lost)
         log.info("db %s: %s; logging in again in %.1fs", self.target, why, delay)
@@ -195,21 +189,19 @@ class DatabaseProbe:
 
     async def _paced(self) -> None:
         """Raise instead of logging in while the backoff or the re-login spread says wait."""
-        wait = self.login_backoff_seconds
+        wait = self._gate.wait()
         if wait <= 0:
             return
-        details = {"login_backoff_seconds": f"{wait:.1f}", "rejected_logins": str(self._rejections)}
-        if self._lost_at is not None:
+        if self._gate.lost_at is not None:
             message = await self._lost_message(wait)
-            raise ProbeFailure(Reason.NETWORK, "db:connection_lost", message, details=details)
-        last = self._last_failure or Failure(Reason.UNKNOWN, "db:backoff", "earlier logins failed")
-        note = f"no login tried: backing off {wait:.0f}s more after {self._rejections} rejected logins in a row"
-        raise ProbeFailure(last.reason, last.code, f"{last.message}; {note}", last.scope, details)
+            raise ProbeFailure(Reason.NETWORK, "db:connection_lost", message, details=self._gate.details(wait))
+        held = self._gate.backing_off(wait)
+        raise ProbeFailure(held.reason, held.code, held.message, held.scope, held.details)
 
     async def _lost_message(self, wait: float) -> str:
         """Why there is no connection now, and whether the server takes TCP connections again (no login)."""
         host, port = self.config.host, self.config.port
-        age = now() - (self._lost_at or now())
+        age = now() - (self._gate.lost_at or now())
         self.step = f"TCP connect to {host}:{port} (reachability only, no login)"
         try:  # a short look: the run must still fit its timeout
             async with asyncio.timeout(min(REACHABILITY_TIMEOUT, self.timeout / 2)):
@@ -222,17 +214,6 @@ class DatabaseProbe:
             f"the connection to {host}:{port} was lost {age:.1f}s ago; logging in again in {wait:.1f}s"
             f" (AGENT_DB_RELOGIN_SPREAD_SECONDS spreads a fleet's logins); {reachable}"
         )
-
-    def _login_failed(self, exc: BaseException) -> None:
-        """Remember the failure; back off after rejected or throttled logins beyond the threshold."""
-        self._lost_at = None
-        failure = exc.failure if isinstance(exc, ProbeFailure) else self._driver.classify(exc)
-        if failure is None or self._pacing is None:
-            return
-        self._last_failure = failure
-        if failure.reason in (Reason.AUTH, Reason.THROTTLED):
-            self._rejections += 1
-            self._login_not_before = now() + self._pacing.after_rejections(self._rejections)
 
     async def _login(self) -> tuple[Connection, Login]:
         login = self._choose_login()

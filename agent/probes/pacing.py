@@ -23,7 +23,11 @@ probe's cadence.
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from agent.shared.reasons import Failure, Reason
 
 IAM_LOGINS_PER_SECOND = 200.0  # RDS's limit per DB instance (Amazon RDS User Guide, IAM auth limitations)
 DEFAULT_RELOGIN_SPREAD_SECONDS = 30.0  # 1,000 tasks at 17 % of IAM_LOGINS_PER_SECOND on average
@@ -68,3 +72,54 @@ class LoginPacing:
     def after_lost_connection(self) -> float:
         """Seconds before logging in again after the kept connection was lost."""
         return relogin_delay(self.relogin_spread_seconds, self.rng)
+
+
+class LoginGate:
+    """One database probe's pacing state: when it may log in next, and what it reports until then.
+
+    Times are monotonic seconds from `clock`. With `pacing` None (`check`) it never holds a login back.
+    """
+
+    def __init__(self, pacing: LoginPacing | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.pacing = pacing
+        self._clock = clock
+        self.rejections = 0  # rejected or throttled logins in a row
+        self.not_before = 0.0  # no login before this (the backoff, or the re-login spread)
+        self.lost_at: float | None = None  # when the kept connection was lost, until the next login attempt
+        self.last_failure: Failure | None = None
+
+    def wait(self) -> float:
+        """Seconds until a login may be tried (0: now)."""
+        return max(0.0, self.not_before - self._clock())
+
+    def connection_lost(self) -> float:
+        """The kept connection is gone: draw the re-login delay (seconds) and hold logins until then."""
+        self.lost_at = self._clock()
+        delay = self.pacing.after_lost_connection() if self.pacing else 0.0
+        self.not_before = max(self.not_before, self.lost_at + delay)
+        return delay
+
+    def login_passed(self) -> None:
+        """A login worked: the count of rejections starts again."""
+        self.rejections, self.lost_at = 0, None
+
+    def login_failed(self, failure: Failure | None) -> None:
+        """A login attempt failed (`failure` None: unclassified); rejected or throttled ones count toward the
+        backoff."""
+        self.lost_at = None
+        if failure is None or self.pacing is None:
+            return
+        self.last_failure = failure
+        if failure.reason in (Reason.AUTH, Reason.THROTTLED):
+            self.rejections += 1
+            self.not_before = self._clock() + self.pacing.after_rejections(self.rejections)
+
+    def details(self, wait: float) -> dict[str, str]:
+        """What /status shows while logins are held back."""
+        return {"login_backoff_seconds": f"{wait:.1f}", "rejected_logins": str(self.rejections)}
+
+    def backing_off(self, wait: float) -> Failure:
+        """The failure to report instead of a login during the backoff: the last one, same code and scope."""
+        last = self.last_failure or Failure(Reason.UNKNOWN, "db:backoff", "earlier logins failed")
+        note = f"no login tried: backing off {wait:.0f}s more after {self.rejections} rejected logins in a row"
+        return Failure(last.reason, last.code, f"{last.message}; {note}", last.scope, self.details(wait))

@@ -9,7 +9,7 @@ import pytest
 from agent.shared.redact import SECRETS
 from tests.support.agent_process import OUTPUT_DIR
 
-pytest_plugins = ["tests.support.databases", "tests.support.aws", "tests.support.slow"]
+pytest_plugins = ["tests.support.databases", "tests.support.aws", "tests.support.slow", "tests.support.hermetic"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

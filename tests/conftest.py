@@ -10,7 +10,14 @@ from agent.shared.redact import SECRETS
 from tests.support.blocking import RecordedBlockingError, no_blocking_calls
 
 # tests.support.leak_scan: every run ends with a scan of its agents' output for secrets (a leak fails the run).
-pytest_plugins = ["tests.support.databases", "tests.support.aws", "tests.support.slow", "tests.support.leak_scan"]
+# tests.support.hermetic: the tests' own resolver; the run fails on any lookup or connection off the machine.
+pytest_plugins = [
+    "tests.support.databases",
+    "tests.support.aws",
+    "tests.support.slow",
+    "tests.support.leak_scan",
+    "tests.support.hermetic",
+]
 
 
 @pytest.fixture(autouse=True)

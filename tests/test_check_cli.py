@@ -13,6 +13,7 @@ from agent.sandbox.aws import CredentialsEndpoint, EndpointMode
 from tests.support.agent_process import run_agent
 from tests.support.aws import RDS_HOST, REGION, AwsEnv, Moto
 from tests.support.databases import MySqlAdmin, PgAdmin, Server, random_password
+from tests.support.hermetic import NO_SUCH_DB_HOST
 from tests.support.ports import refused_port
 from tests.support.secrets import remember
 
@@ -89,7 +90,8 @@ async def test_refused_port_is_network() -> None:
 
 
 async def test_unresolvable_host_is_dns() -> None:
-    env = {"AGENT_DB_DSN": "mysql://app@db.does-not-exist.invalid:3306/x", "AGENT_DB_PASSWORD": "whatever-pw"}
+    """The tests' resolver answers the declared name as the system answers an unknown one (EAI_NONAME)."""
+    env = {"AGENT_DB_DSN": f"mysql://app@{NO_SUCH_DB_HOST}:3306/x", "AGENT_DB_PASSWORD": "whatever-pw"}
     code, report, _ = await check(env)
     assert (code, only(report, "db")["reason"], only(report, "db")["code"]) == (1, "dns", "db:dns")
 

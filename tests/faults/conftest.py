@@ -71,6 +71,6 @@ async def my_control(mysql_server: Server) -> AsyncIterator[MyControl]:
 
 @pytest.fixture(scope="session")
 def hosts_file(tmp_path_factory: pytest.TempPathFactory) -> HostsFile:
-    """Names the agent resolves through tests/faults/resolver (see there): set and removed by the tests."""
+    """Names the agent resolves through the tests' resolver (tests/support/resolver): set and removed by the tests."""
     path: Path = tmp_path_factory.mktemp("hosts") / "hosts.json"
     return HostsFile(path)

@@ -24,9 +24,9 @@ from agent.sandbox.agent_process import AgentProcess
 from tests.faults.hygiene import assert_no_distinctive_secret
 from tests.support.agent_process import REPO, Captured, agent_env, running_agent
 from tests.support.ports import free_port
+from tests.support.resolver.sitecustomize import HOSTS_VARIABLE
 from tests.support.secrets import CAPTURED
 
-RESOLVER_DIR = Path(__file__).resolve().parent / "resolver"
 ARTIFACTS = REPO / "test-artifacts" / "faults"
 POLL_SECONDS = 0.1
 
@@ -242,9 +242,8 @@ def fault_env(extra: Mapping[str, str], hosts_file: Path | None = None) -> dict[
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/eha-aws-credentials",
         "AWS_EC2_METADATA_DISABLED": "true",
     }
-    if hosts_file is not None:
-        base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RESOLVER_DIR), base.get("PYTHONPATH")]))
-        base["EHA_TEST_HOSTS_FILE"] = str(hosts_file)
+    if hosts_file is not None:  # read by the tests' resolver, already on PYTHONPATH (tests/support/hermetic.py)
+        base[HOSTS_VARIABLE] = str(hosts_file)
     return {**base, **extra}
 
 

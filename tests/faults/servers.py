@@ -223,7 +223,7 @@ class MyControl:
 
 
 class HostsFile:
-    """The JSON hosts file the resolver shim (tests/faults/resolver) reads on every lookup of the agent."""
+    """The JSON hosts file the tests' resolver (tests/support/resolver) reads on every lookup of the agent."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -20,8 +20,9 @@ from tests.faults.hygiene import distinctive
 from tests.faults.scenario import Bounds, Expect, Leaks, run_fault, run_masked
 from tests.faults.servers import HostsFile, PgControl, literal
 from tests.support.fault_proxy import Fault, FaultProxy, fault_proxy
+from tests.support.hermetic import FAULTS_PG_HOST
 
-HOST = "pg.eha-faults.test"  # resolved by the agent through the suite's hosts file
+HOST = FAULTS_PG_HOST  # resolves while the suite's hosts file lists it; declared not to resolve otherwise
 
 
 @dataclass

@@ -159,6 +159,10 @@ def chromium(tmp_path: Path, *args: str) -> str:
         binary,
         *("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"),
         *("--disable-background-networking", "--disable-component-update", "--disable-sync"),
+        # Hermetic (the tests' resolver lives in Python processes only): every name fails inside Chromium and its
+        # own DNS client is off, so it asks no resolver; the page it loads is on a loopback address literal.
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        "--disable-features=AsyncDns",
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
         *args,
     ]

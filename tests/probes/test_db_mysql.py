@@ -19,6 +19,7 @@ from agent.probes.runner import run_probe
 from agent.shared.counters import COUNTERS
 from agent.shared.reasons import Reason, Scope
 from tests.support.databases import MySqlAdmin, Server, assert_no_secret, random_password, target_for
+from tests.support.hermetic import NO_SUCH_DB_HOST
 
 TIMEOUT = 3.0
 SECRET_ID = "orders/db-password"
@@ -106,10 +107,11 @@ async def test_refused_port_is_2003_refused(closed_port: int) -> None:
 
 
 async def test_unresolvable_host_is_dns() -> None:
-    server = Server(Engine.MYSQL, "no-such-db.eha.invalid", 3306, "x", "", None)
+    """aiomysql's asyncio.open_connection gets EAI_NONAME for the declared name, as from the system resolver."""
+    server = Server(Engine.MYSQL, NO_SUCH_DB_HOST, 3306, "x", "", None)
     result = await check(target_for(server, "app", password=SecretStr(random_password())))
     assert (result.reason, result.code) == (Reason.DNS, "db:dns")
-    assert "no-such-db.eha.invalid" in result.hint
+    assert NO_SUCH_DB_HOST in result.hint
 
 
 async def test_silent_listener_times_out_within_the_budget_and_says_where(silent_port: int) -> None:

@@ -20,6 +20,7 @@ from agent.sandbox.postgres import PostgresSandbox
 from agent.shared.counters import COUNTERS
 from agent.shared.reasons import Reason, Scope
 from tests.support.databases import PgAdmin, Server, assert_no_secret, random_password, target_for
+from tests.support.hermetic import NO_SUCH_DB_HOST
 
 TIMEOUT = 3.0
 SECRET_ID = "orders/db-password"
@@ -103,11 +104,12 @@ async def test_refused_port_is_network_and_names_the_step(closed_port: int) -> N
 
 
 async def test_unresolvable_host_is_dns() -> None:
-    server = Server(Engine.POSTGRESQL, "no-such-db.eha.invalid", 5432, "x", "", None)
+    """asyncpg's loop.getaddrinfo gets EAI_NONAME for the declared name, as from the system resolver."""
+    server = Server(Engine.POSTGRESQL, NO_SUCH_DB_HOST, 5432, "x", "", None)
     result = await check(target_for(server, "app", password=SecretStr(random_password())))
     assert (result.reason, result.code) == (Reason.DNS, "db:dns")
-    assert "no-such-db.eha.invalid does not resolve" in result.message
-    assert "no-such-db.eha.invalid" in result.hint and "VPC" in result.hint
+    assert f"{NO_SUCH_DB_HOST} does not resolve" in result.message
+    assert NO_SUCH_DB_HOST in result.hint and "VPC" in result.hint
 
 
 async def test_silent_listener_times_out_within_the_budget_and_says_where(silent_port: int) -> None:

@@ -1,0 +1,1 @@
+"""The tests' own resolver (sitecustomize.py): this directory is on the PYTHONPATH of every process tests start."""

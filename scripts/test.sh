@@ -12,7 +12,7 @@ scripts/setup.sh
 # The secret detectors of .pre-commit-config.yaml over every tracked file, whether or not the hook is installed.
 git ls-files -z | xargs -0 .venv/bin/detect-private-key
 git ls-files -z | xargs -0 .venv/bin/detect-aws-credentials --allow-missing-credentials
-.venv/bin/vulture agent tests/support/vulture_whitelist.py --min-confidence 60 --exclude agent/sandbox
+.venv/bin/vulture agent tests/support/vulture_whitelist.py --min-confidence 60
 
 # Coverage's own `run` rather than pytest-cov: coverage 7.10+ measures the agent processes the tests start by
 # itself (`patch = ["subprocess"]` in pyproject.toml), and pytest-cov 7 dropped its own subprocess support for that

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _TIMEOUT_HINTS = (("DNS", "dns"), ("TCP connect", "timeout"), ("refetching", "db:timeout:secret"))
 _CONNECTED = "db:timeout:connected"  # TCP was up, so not a security group
+_LOST = "db:connection_lost"
+_CLOSED_BY_SERVER = Failure(
+    Reason.NETWORK, _LOST, "the server closed the kept connection (restart, failover, terminate)"
+)
 REACHABILITY_TIMEOUT = 1.0  # seconds for the TCP-only look while a re-login waits
 
 
@@ -102,11 +106,6 @@ class DatabaseProbe:
         self._gate.login_passed()
         return await self._check(conn, login)
 
-    @property
-    def login_backoff_seconds(self) -> float:
-        """Seconds until the next login may be tried (0: at the next run); shown in /status."""
-        return self._gate.wait()
-
     async def close(self) -> None:
         """Close the kept connection, if any (on shutdown)."""
         kept, self._kept = self._kept, None
@@ -146,7 +145,7 @@ class DatabaseProbe:
 
     async def _reuse(self, kept: _Kept) -> Details | None:
         if kept.lost:
-            self._lose(kept, "the server closed the kept connection")
+            self._lose(kept, _CLOSED_BY_SERVER)
             return None
         if self.reauth_seconds is not None and now() - kept.opened_at >= self.reauth_seconds:
             # Close first: a user limited to one connection could otherwise never log in again.
@@ -162,21 +161,29 @@ class DatabaseProbe:
                 await kept.conn.ping()
             healthy = True
         except self._ping_errors as exc:
-            self._lose(kept, f"SELECT 1 on the kept connection failed ({describe(exc)})")
+            self._lose(kept, self._ping_failure(exc))
         finally:
             if not healthy:  # broken, hung, or cancelled mid-query: it is never used again
                 self._kept = None
                 kept.conn.terminate()
         return {**kept.details, "connection": "kept"} if healthy else None
 
-    def _lose(self, kept: _Kept, why: str) -> None:
+    def _ping_failure(self, exc: BaseException) -> Failure:
+        """Why the kept connection failed its SELECT 1: no answer (timeout), or the driver's own verdict."""
+        if isinstance(exc, TimeoutError):
+            return Failure(Reason.TIMEOUT, "db:timeout", "SELECT 1 on the kept connection got no answer in time")
+        failure = self._driver.classify(exc)
+        message = f"SELECT 1 on the kept connection failed ({describe(exc)})"
+        return Failure(failure.reason, failure.code, message) if failure else Failure(Reason.NETWORK, _LOST, message)
+
+    def _lose(self, kept: _Kept, why: Failure) -> None:
         """Drop a kept connection the server closed or that stopped answering; pace the re-login."""
         self._kept = None
         kept.conn.terminate()
-        delay = self._gate.connection_lost()
+        delay = self._gate.connection_lost(why)
         if delay > 0 and self._on_lost is not None:  # run at the drawn moment, not at the next interval
             self._relogin_timer = asyncio.get_running_loop().call_later(delay, self._on_lost)
-        log.info("db %s: %s; logging in again in %.1fs", self.target, why, delay)
+        log.info("db %s: %s; logging in again in %.1fs", self.target, why.message, delay)
 
     def _closed_by_server(self) -> None:
         """The driver's close event for the kept connection: mark it lost and have the probe run now."""
@@ -192,17 +199,18 @@ class DatabaseProbe:
         wait = self._gate.wait()
         if wait <= 0:
             return
-        if self._gate.lost_at is not None:
-            message = await self._lost_message(wait)
-            raise ProbeFailure(Reason.NETWORK, "db:connection_lost", message, details=self._gate.details(wait))
+        lost = self._gate.lost
+        if lost is not None:  # reported as why it was lost: the server closed it, or it stopped answering
+            message = f"{lost.message}; {await self._reachability(wait)}"
+            raise ProbeFailure(lost.reason, lost.code, message, details=self._gate.details(wait))
         held = self._gate.backing_off(wait)
         raise ProbeFailure(held.reason, held.code, held.message, held.scope, held.details)
 
-    async def _lost_message(self, wait: float) -> str:
-        """Why there is no connection now, and whether the server takes TCP connections again (no login)."""
+    async def _reachability(self, wait: float) -> str:
+        """When the kept connection was lost, when the re-login comes, and whether the server takes TCP
+        connections again (a connect, no login)."""
         host, port = self.config.host, self.config.port
         age = now() - (self._gate.lost_at or now())
-        self.step = f"TCP connect to {host}:{port} (reachability only, no login)"
         try:  # a short look: the run must still fit its timeout
             async with asyncio.timeout(min(REACHABILITY_TIMEOUT, self.timeout / 2)):
                 _, writer = await asyncio.open_connection(host, port)
@@ -211,8 +219,8 @@ class DatabaseProbe:
         except (OSError, TimeoutError) as exc:
             reachable = f"{host}:{port} does not accept TCP connections yet ({describe(exc)})"
         return (
-            f"the connection to {host}:{port} was lost {age:.1f}s ago; logging in again in {wait:.1f}s"
-            f" (AGENT_DB_RELOGIN_SPREAD_SECONDS spreads a fleet's logins); {reachable}"
+            f"{age:.1f}s ago; logging in again in {wait:.1f}s (AGENT_DB_RELOGIN_SPREAD_SECONDS spreads a fleet's"
+            f" logins); {reachable}"
         )
 
     async def _login(self) -> tuple[Connection, Login]:

@@ -86,27 +86,29 @@ class LoginGate:
         self.rejections = 0  # rejected or throttled logins in a row
         self.not_before = 0.0  # no login before this (the backoff, or the re-login spread)
         self.lost_at: float | None = None  # when the kept connection was lost, until the next login attempt
+        self.lost: Failure | None = None  # why it was lost (reported until then), while lost_at is set
         self.last_failure: Failure | None = None
 
     def wait(self) -> float:
         """Seconds until a login may be tried (0: now)."""
         return max(0.0, self.not_before - self._clock())
 
-    def connection_lost(self) -> float:
-        """The kept connection is gone: draw the re-login delay (seconds) and hold logins until then."""
-        self.lost_at = self._clock()
+    def connection_lost(self, why: Failure) -> float:
+        """The kept connection is gone (`why`: the server closed it, or it stopped answering): draw the re-login
+        delay (seconds) and hold logins until then."""
+        self.lost_at, self.lost = self._clock(), why
         delay = self.pacing.after_lost_connection() if self.pacing else 0.0
         self.not_before = max(self.not_before, self.lost_at + delay)
         return delay
 
     def login_passed(self) -> None:
         """A login worked: the count of rejections starts again."""
-        self.rejections, self.lost_at = 0, None
+        self.rejections, self.lost_at, self.lost = 0, None, None
 
     def login_failed(self, failure: Failure | None) -> None:
         """A login attempt failed (`failure` None: unclassified); rejected or throttled ones count toward the
         backoff."""
-        self.lost_at = None
+        self.lost_at, self.lost = None, None
         if failure is None or self.pacing is None:
             return
         self.last_failure = failure

@@ -79,7 +79,9 @@ class PostgresSandbox:
         self.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, _kind: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
+    ) -> None:
         self.cleanup()
 
     def admin_dsn(self, database: str = "postgres") -> str:

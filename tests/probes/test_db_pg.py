@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import asyncpg
 from pydantic import SecretStr
@@ -20,6 +21,7 @@ from agent.sandbox.postgres import PostgresSandbox
 from agent.shared.counters import COUNTERS
 from agent.shared.reasons import Reason, Scope
 from tests.support.databases import PgAdmin, Server, assert_no_secret, random_password, target_for
+from tests.support.fault_proxy import Fault, fault_proxy
 from tests.support.hermetic import NO_SUCH_DB_HOST
 
 TIMEOUT = 3.0
@@ -455,7 +457,8 @@ async def test_rejected_logins_back_off_after_the_threshold_without_logging_in(p
     assert (await run_probe(probe, TIMEOUT)).code == "pg:28P01"
     assert attempts(wrong) == {"auth": 3}
     await pg_admin.set_password(user, wrong_password)  # the task's password becomes the right one
-    await asyncio.sleep(probe.login_backoff_seconds + 0.05)
+    held = await run_probe(probe, TIMEOUT)  # inside the new backoff: says how long it still is
+    await asyncio.sleep(float(held.details["login_backoff_seconds"]) + 0.1)
     assert (await run_probe(probe, TIMEOUT)).ok
     await pg_admin.set_password(user, random_password())
     await asyncio.sleep(0.05)
@@ -475,3 +478,26 @@ async def test_closing_the_kept_connection_ourselves_is_not_a_lost_connection(pg
     await probe.close()
     await asyncio.sleep(0.2)
     assert not lost.is_set()
+
+
+async def test_a_kept_connection_that_stops_answering_is_reported_as_a_timeout_while_the_relogin_waits(
+    pg_admin: PgAdmin,
+) -> None:
+    """A hung server (the proxy freezes the kept connection): the ping's timeout is what the probe reports while
+    the re-login waits its spread, not a generic lost connection; the hint is the one for a server past TCP."""
+    user, password = await user_with_password(pg_admin)
+    with fault_proxy(pg_admin.server.host, pg_admin.server.port) as proxy:
+        target = target_for(replace(pg_admin.server, port=proxy.port), user, password=SecretStr(password))
+        probe = DatabaseProbe(target, TargetState(), timeout=1.0, keep_connection=True, pacing=pacing(30.0))
+        try:
+            assert (await run_probe(probe, 1.0)).ok
+            proxy.set(Fault.HANG)
+            result = await run_probe(probe, 1.0)
+            assert (result.reason, result.code, result.scope) == (Reason.TIMEOUT, "db:timeout", Scope.SHARED)
+            assert "SELECT 1 on the kept connection got no answer in time" in result.message
+            assert "logging in again in" in result.message and float(result.details["login_backoff_seconds"]) > 0
+            assert "accepted the TCP connection but did not answer" in result.hint
+            assert opened(target) == 1
+        finally:
+            proxy.set(Fault.PASS)
+            await probe.close()

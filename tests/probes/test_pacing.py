@@ -12,6 +12,7 @@ from agent.shared.reasons import Failure, Reason, Scope
 REJECTED = Failure(Reason.AUTH, "pg:28P01", "password authentication failed", None)
 THROTTLED = Failure(Reason.THROTTLED, "pg:throttled", "too many competing requests", None)
 REFUSED = Failure(Reason.NETWORK, "db:refused", "connection refused", None)
+CLOSED = Failure(Reason.NETWORK, "db:connection_lost", "the server closed the kept connection", None)
 
 
 class Clock:
@@ -88,13 +89,13 @@ def test_a_lost_connection_holds_logins_for_the_drawn_delay_once() -> None:
     """The delay is drawn once (random.Random(0)'s first draw, 0.8444 of the spread); the next login attempt clears
     the lost state."""
     login, clock = gate(spread=30.0)
-    delay = login.connection_lost()
+    delay = login.connection_lost(CLOSED)
     assert delay == pytest.approx(random.Random(0).uniform(0, 30)) and login.wait() == pytest.approx(delay)
-    assert login.lost_at == clock.now
+    assert (login.lost_at, login.lost) == (clock.now, CLOSED)
     clock.now += delay
     assert login.wait() == 0.0
     login.login_failed(REFUSED)  # the server is still down: reported as itself from now on
-    assert login.lost_at is None
+    assert (login.lost_at, login.lost) == (None, None)
 
 
 def test_without_pacing_nothing_is_ever_held_back() -> None:
@@ -102,4 +103,4 @@ def test_without_pacing_nothing_is_ever_held_back() -> None:
     login = LoginGate(None)
     for _ in range(10):
         login.login_failed(REJECTED)
-    assert (login.connection_lost(), login.wait()) == (0.0, 0.0)
+    assert (login.connection_lost(CLOSED), login.wait()) == (0.0, 0.0)

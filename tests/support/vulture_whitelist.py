@@ -16,6 +16,8 @@ from agent.config.inputs import DatabaseFile
 from agent.config.models import AgentConfig, StatusDetail
 from agent.outputs.metrics import StateCollector
 from agent.probes.pacing import DEFAULT_RELOGIN_SPREAD_SECONDS, spread_for
+from agent.sandbox.aws import CredentialsEndpoint
+from agent.sandbox.postgres import PostgresSandbox
 from agent.shared.private_api import PRIVATE_APIS
 
 _USED_BY_NAME = (
@@ -33,6 +35,9 @@ _USED_BY_NAME = (
     agent.__getattr__,  # module __getattr__: `agent.__version__` is read lazily (PEP 562)
     DEFAULT_RELOGIN_SPREAD_SECONDS,  # bench/storm.py models a fleet with these
     spread_for,
+    # The sandbox's stand-ins serve the demo and the tests; these parts only the tests read or call.
+    CredentialsEndpoint().requests,  # requests served, counted by the credentials tests
+    PostgresSandbox.restart,  # the restart tests
     # The registry's records are read by tests/shared/test_private_api.py.
     PRIVATE_APIS[0].package,
     PRIVATE_APIS[0].used_in,

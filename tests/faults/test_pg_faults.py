@@ -299,20 +299,35 @@ async def test_max_connections_exhausted_is_server_degraded(
             await asyncio.sleep(0.1)
         taken = await pg_control.fill(filler, filler_password)
         assert taken > 0
+        # Another agent of this module (`direct`) closes and reopens its session at every fresh login: the slot
+        # it frees for a moment must go to a filler, not to the agent under test.
+        keeping.append(asyncio.create_task(keep_full()))
         pg_fault_proxy.set(Fault.PASS)
 
+    async def keep_full() -> None:
+        while True:
+            await pg_control.fill(filler, filler_password)
+            await asyncio.sleep(0.02)
+
+    async def clear() -> None:
+        for task in keeping:
+            task.cancel()
+        await asyncio.gather(*keeping, return_exceptions=True)
+        await pg_control.release()
+
+    keeping: list[asyncio.Task[None]] = []
     try:
         await run_fault(
             proxied.agent,
             "PostgreSQL max_connections exhausted by other clients",
             expect("server", "pg:53300", status="degraded"),
             inject,
-            pg_control.release,
+            clear,
             bounds(),
             proxied.leaks(),
         )
     finally:
-        await pg_control.release()
+        await clear()
         await pg_control.drop_role(filler)
 
 

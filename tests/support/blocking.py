@@ -116,6 +116,13 @@ ALLOWED: tuple[Allowance, ...] = (
         "waits (milliseconds) for the proxy's own loop thread to switch its fault, or to end at close.",
     ),
     _allow(
+        "support/hermetic.py",
+        {"refusals", "forget"},
+        EVERY,
+        "reads (and, for the resolver's own tests, rewrites) the small file of refused lookups under "
+        "test-artifacts/resolver/: the proof that a refusal was recorded.",
+    ),
+    _allow(
         "support/backend.py",
         {"_call", "close"},
         ("threading.Lock.acquire",),

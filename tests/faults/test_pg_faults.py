@@ -19,6 +19,7 @@ from tests.faults.harness import LiveAgent, live_agent
 from tests.faults.hygiene import distinctive
 from tests.faults.scenario import Bounds, Expect, Leaks, run_fault, run_masked
 from tests.faults.servers import HostsFile, PgControl, literal
+from tests.support.backend import Backend, Mode, backend
 from tests.support.fault_proxy import Fault, FaultProxy, fault_proxy
 from tests.support.hermetic import FAULTS_PG_HOST
 
@@ -89,6 +90,22 @@ async def spread(fault_cluster: PostgresSandbox, pg_control: PgControl) -> Async
     the close event alone shows in the status (no draw of the delay can hide it)."""
     extra = {"AGENT_DB_RELOGIN_SPREAD_SECONDS": "3", "AGENT_FAILURE_THRESHOLD": "1"}
     async for world in _world(pg_control, "pg-spread", "127.0.0.1", fault_cluster.port, None, extra):
+        yield world
+
+
+@pytest.fixture
+def stand_in_backend() -> Iterator[Backend]:
+    with backend(Mode.ANSWER, 200) as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+async def fronting(
+    fault_cluster: PostgresSandbox, pg_control: PgControl, stand_in_backend: Backend
+) -> AsyncIterator[PgWorld]:
+    """An agent that also probes the backend it fronts (AGENT_APP_URL at the stand-in's /health)."""
+    extra = {"AGENT_APP_URL": f"http://{stand_in_backend.address}/health"}
+    async for world in _world(pg_control, "pg-fronting", "127.0.0.1", fault_cluster.port, None, extra):
         yield world
 
 
@@ -233,6 +250,36 @@ async def test_kept_connection_ended_by_the_server_fails_at_once_and_the_relogin
         bounds=Bounds(detect=1.0 + SLACK, recover=3.0 + TIMEOUT + SLACK),
         leaks=spread.leaks(),
         never_503=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "mode", "status", "reason", "code"),
+    [
+        ("backend hangs (accepts, never answers)", Mode.HANG, 200, "timeout", "app:timeout"),
+        ("backend answers 500", Mode.ANSWER, 500, "server", "app:http_500"),
+        ("backend stops listening", Mode.DOWN, 200, "network", "app:refused"),
+    ],
+)
+async def test_a_broken_backend_is_this_tasks_failure(
+    fronting: PgWorld, stand_in_backend: Backend, fault: str, mode: Mode, status: int, reason: str, code: str
+) -> None:
+    """The backend probe's failures have scope task: /ready 503 not_ready after the threshold, ready once fixed."""
+
+    async def inject() -> None:
+        await asyncio.to_thread(stand_in_backend.set, mode, status)
+
+    async def clear() -> None:
+        await asyncio.to_thread(stand_in_backend.set, Mode.ANSWER, 200)
+
+    await run_fault(
+        fronting.agent,
+        fault,
+        Expect("app", "backend", reason, (code,), "not_ready", scope="task"),
+        inject,
+        clear,
+        bounds(run=TIMEOUT),
+        fronting.leaks(),
     )
 
 

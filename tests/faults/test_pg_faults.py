@@ -235,6 +235,7 @@ async def test_kept_connection_terminated_by_the_server_is_absorbed(direct: PgWo
 async def test_kept_connection_ended_by_the_server_fails_at_once_and_the_relogin_is_spread(spread: PgWorld) -> None:
     """With a relogin spread: the close event shows at once (network db:connection_lost, shared: degraded), with no
     login, and the agent logs in again by itself within the spread."""
+    await spread.agent.wait_status("ready", 20)  # the first round has logged in: there is a kept session
     before = await spread.control.pids(spread.role)
     assert len(before) == 1, f"expected the one kept session, found {before}"
 

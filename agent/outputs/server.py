@@ -11,6 +11,7 @@ from aiohttp.log import access_logger
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from agent.config.models import AgentConfig, StatusDetail
+from agent.outputs.listen import listening_site
 from agent.outputs.logs import iso_utc
 from agent.outputs.metrics import build_registry, render
 from agent.outputs.status_page import PAGE_HEADERS, render_status_page
@@ -58,9 +59,8 @@ async def start_server(app: web.Application, host: str, port: int, access_log: b
         shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,  # on the runner: aiohttp deprecates it on TCPSite
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
     try:
-        await site.start()
+        await listening_site(runner, host, port).start()
     except OSError:  # port in use, bad address: release the runner before the error reaches the caller
         await runner.cleanup()
         raise

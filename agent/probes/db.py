@@ -376,12 +376,12 @@ class DatabaseProbe:
             message = f"{rejected.message}, with the task's static password; {verdict}"
             raise ProbeFailure(Reason.AUTH, rejected.code, message) from None
         await conn.close()
+        source = self.config.password_from or "AGENT_DB_PASSWORD"
         raise ProbeFailure(
             Reason.AUTH,
             "db:password_drift",
-            f"login as {static.user} with this task's AGENT_DB_PASSWORD was rejected, but the current value"
-            f" of secret {secret_id} logs in: AGENT_DB_PASSWORD differs from the secret, and the secret's"
-            " password works",
+            f"login as {static.user} with {source} was rejected, but the current value of secret {secret_id}"
+            f" logs in: {source} differs from the secret, and the secret's password works",
         )
 
     # -- steps --------------------------------------------------------------------------------------------

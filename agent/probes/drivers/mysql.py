@@ -289,11 +289,11 @@ async def connect(
 HINTS: Mapping[str, str] = {
     "mysql:1044": (
         "{user} may not use database {database} on {host}, or it does not exist (MySQL reports a missing "
-        "database as access denied to users without privileges on it): check the name at the end of the DSN, "
+        "database as access denied to users without privileges on it): check {database_in_dsn}, "
         "then GRANT ... ON `{database}`.* TO '{user}'@'%';"
     ),
     "mysql:1049": (
-        "Database {database} does not exist on {host}: check the name at the end of the DSN (.../{database});"
+        "Database {database} does not exist on {host}: check {database_in_dsn};"
         " if it should exist, create it (CREATE DATABASE `{database}`;) or restore it."
     ),
     "mysql:1130": (

@@ -215,7 +215,7 @@ HINTS: Mapping[str, str] = {
     ),
     "pg:42501": ("{user} may not connect to database {database}: GRANT CONNECT ON DATABASE {database} TO {user};"),
     "pg:3D000": (
-        "Database {database} does not exist on {host}: check the name at the end of the DSN (.../{database});"
+        "Database {database} does not exist on {host}: check {database_in_dsn};"
         " if it should exist, create it (CREATE DATABASE {database};) or restore it."
     ),
     "pg:53300": (

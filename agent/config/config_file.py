@@ -56,11 +56,12 @@ def _read_text(path: Path) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise ConfigError([f"--config {path}: cannot read the file ({exc.strerror or exc})"]) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise ConfigError([f"--config {path}: is {kind}, not a regular file (expected a YAML file)"])
     with os.fdopen(fd, "rb") as file:
-        info = os.fstat(file.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
-            raise ConfigError([f"--config {path}: is {kind}, not a regular file (expected a YAML file)"])
         data = _bounded_read(path, file)
     try:
         return data.decode("utf-8")

@@ -215,9 +215,9 @@ class DatabaseProbe:
             async with asyncio.timeout(min(REACHABILITY_TIMEOUT, self.timeout / 2)):
                 _, writer = await asyncio.open_connection(host, port)
             writer.close()
-            reachable = f"{host}:{port} accepts TCP connections again"
+            reachable = f"{self.config.address} accepts TCP connections again"
         except (OSError, TimeoutError) as exc:
-            reachable = f"{host}:{port} does not accept TCP connections yet ({describe(exc)})"
+            reachable = f"{self.config.address} does not accept TCP connections yet ({describe(exc)})"
         return (
             f"{age:.1f}s ago; logging in again in {wait:.1f}s (AGENT_DB_RELOGIN_SPREAD_SECONDS spreads a fleet's"
             f" logins); {reachable}"
@@ -415,7 +415,7 @@ class DatabaseProbe:
             raise ProbeFailure(
                 Reason.TLS,
                 "db:tls_not_negotiated",
-                f"the connection to {self.config.host}:{self.config.port} is not encrypted although"
+                f"the connection to {self.config.address} is not encrypted although"
                 f" sslmode={self.config.sslmode} requires TLS",
             )
         return conn

@@ -116,7 +116,7 @@ def test_an_empty_password_is_a_password_not_unset(monkeypatch: pytest.MonkeyPat
     env = {"AGENT_DB_DSN": "mysql://root@127.0.0.1:3306/", "AGENT_DB_PASSWORD": ""}
     if where == "dsn":
         env = {"AGENT_DB_DSN": "mysql://root:@127.0.0.1:3306/"}
-    (target,) = load(monkeypatch, **env).targets
+    (target,) = load(monkeypatch, None, **env).targets
     assert target.password is not None and target.password.get_secret_value() == ""
 
 
@@ -279,7 +279,7 @@ DSN = {"AGENT_DB_DSN": "postgresql://app@db/x", "AGENT_DB_PASSWORD": APP_PW}
 def test_an_invalid_agent_host_is_a_configuration_problem(
     monkeypatch: pytest.MonkeyPatch, host: str, expected: str
 ) -> None:
-    (problem,) = problems(monkeypatch, **DSN, AGENT_HOST=host)
+    (problem,) = problems(monkeypatch, None, **DSN, AGENT_HOST=host)
     assert problem.startswith(expected), problem
 
 
@@ -290,7 +290,7 @@ def test_an_invalid_agent_host_is_a_configuration_problem(
 def test_valid_agent_hosts_are_kept_in_their_canonical_form(
     monkeypatch: pytest.MonkeyPatch, host: str, listens: str
 ) -> None:
-    assert load(monkeypatch, **DSN, AGENT_HOST=host).host == listens
+    assert load(monkeypatch, None, **DSN, AGENT_HOST=host).host == listens
 
 
 @settings(max_examples=300, deadline=None, database=None)
@@ -325,7 +325,7 @@ HUGE = "x" * 100_000
     ids=["log level", "host", "namespace", "app url", "expect status", "scheme", "parameter", "sslmode"],
 )
 def test_a_100_kb_value_is_echoed_cut_to_length(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
-    found = problems(monkeypatch, **env)
+    found = problems(monkeypatch, None, **env)
     assert found and all(len(problem) < 500 for problem in found), [len(p) for p in found]
     assert any("(100" in problem and "characters)" in problem for problem in found), found
 

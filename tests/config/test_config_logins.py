@@ -23,7 +23,8 @@ async def check(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
 
 
 def db_probe(report: dict[str, Any], target: str = "default") -> dict[str, Any]:
-    (probe,) = [p for p in report["probes"] if p["probe"] == "db" and p["target"] == target]
+    found: list[dict[str, Any]] = [p for p in report["probes"] if p["probe"] == "db" and p["target"] == target]
+    (probe,) = found
     return probe
 
 

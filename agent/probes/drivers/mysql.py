@@ -17,6 +17,7 @@ import pymysql
 from pymysql.constants import CLIENT
 
 from agent.config.dsn import SslMode
+from agent.config.hosts import address
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
 from agent.shared.reasons import Failure, ProbeFailure, Reason
@@ -235,7 +236,7 @@ class _Connection(aiomysql.Connection):  # type: ignore[misc]  # aiomysql ships 
         self._on_step = on_step
 
     async def _get_server_information(self) -> None:
-        self._on_step(f"waiting for the server greeting from {self._host}:{self._port} (TCP connected)")
+        self._on_step(f"waiting for the server greeting from {address(self._host, self._port)} (TCP connected)")
         await super()._get_server_information()
 
     async def _request_authentication(self) -> None:
@@ -245,7 +246,7 @@ class _Connection(aiomysql.Connection):  # type: ignore[misc]  # aiomysql ships 
             raise ProbeFailure(
                 Reason.TLS,
                 "db:tls_not_negotiated",
-                f"server {self._host}:{self._port} does not offer TLS, which this sslmode requires;"
+                f"server {address(self._host, self._port)} does not offer TLS, which this sslmode requires;"
                 " no credentials were sent",
             )
         tls = self._ssl_context is not None and offers_tls
@@ -262,7 +263,7 @@ async def connect(
     on_step: Callable[[str], None],
 ) -> MySqlConnection:
     """Open a connection and log in; with TLS required, no credential leaves before TLS is up."""
-    on_step(f"TCP connect to {target.host}:{target.port}")
+    on_step(f"TCP connect to {target.address}")
     raw = _Connection(
         require_tls=target.sslmode.required,
         on_step=on_step,

@@ -165,7 +165,7 @@ async def connect(
     on_step: Callable[[str], None],
 ) -> PgConnection:
     """Open a TCP connection, then log in (TLS first when the sslmode asks for it)."""
-    on_step(f"TCP connect to {target.host}:{target.port}")
+    on_step(f"TCP connect to {target.address}")
     await _tcp_reachable(target.host, target.port)
     tls = target.sslmode is not SslMode.DISABLE
     on_step(f"TLS and login as {login.user}" if tls else f"login as {login.user}")

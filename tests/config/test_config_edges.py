@@ -293,6 +293,12 @@ def test_valid_agent_hosts_are_kept_in_their_canonical_form(
     assert load(monkeypatch, None, **DSN, AGENT_HOST=host).host == listens
 
 
+def test_the_backend_urls_host_is_checked_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app probe would otherwise meet the same UnicodeError at its first connect."""
+    (problem,) = problems(monkeypatch, None, **DSN, AGENT_APP_URL="http://a..b:8000/health")
+    assert problem.startswith("AGENT_APP_URL: 'a..b' is not a host name"), problem
+
+
 @settings(max_examples=300, deadline=None, database=None)
 @given(host=st.one_of(st.text(max_size=70), st.from_regex(r"[a-z0-9.\-_:\[\]]{0,80}", fullmatch=True)))
 def test_an_accepted_host_never_makes_the_socket_module_raise(host: str) -> None:

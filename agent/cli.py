@@ -150,7 +150,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 def _port(text: str) -> int:
     """A TCP port for argparse: a number from 1 to 65535 (argparse exits 2 naming the option otherwise)."""
-    port = int(text) if text.strip().isdigit() else 0
+    port = int(text) if text.strip().isascii() and text.strip().isdigit() else 0
     if not 0 < port < 65536:
         raise argparse.ArgumentTypeError(f"{text[:64]!r} is not a port: expected a number from 1 to 65535")
     return port

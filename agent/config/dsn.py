@@ -92,11 +92,7 @@ def parse_dsn(text: str) -> Dsn:
         raise DsnError(f"DSN is empty ({EXPECTED_FORM})")
     if "://" not in text:
         raise DsnError(f"could not extract endpoint from DSN: missing '://' ({EXPECTED_FORM})")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):  # urlsplit would silently delete a tab or line break
-        raise DsnError(
-            "the DSN holds a control character (a tab, a line break or another below U+0020): percent-encode it"
-            " (%09 for a tab, %0A for a line feed), or leave the password out of the DSN and set AGENT_DB_PASSWORD"
-        )
+    _check_characters(text)
     scheme, rest = text.split("://", 1)
     engine = _engine(scheme)
     userinfo, hostport = _authority(rest)
@@ -129,6 +125,15 @@ def parse_dsn(text: str) -> Dsn:
     )
 
 
+def _check_characters(text: str) -> None:
+    """urlsplit deletes a tab or line break anywhere in a URL: a password holding one would silently change."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise DsnError(
+            "the DSN holds a control character (a tab, a line break or another below U+0020): percent-encode it"
+            " (%09 for a tab, %0A for a line feed), or leave the password out of the DSN and set AGENT_DB_PASSWORD"
+        )
+
+
 def _authority(rest: str) -> tuple[str, str]:
     """(user:password, host:port) of what follows '://'. An unencoded '/', '?' or '#' in the user or password ends
     the host part early (RFC 3986 3.2), so the rest of the password would be read as the port, database or query,
@@ -148,7 +153,10 @@ def _reserved(userinfo: str) -> str:
             f"the DSN's password holds a character that must be percent-encoded in a URL ({_ENCODINGS}), or leave"
             " the password out of the DSN and set AGENT_DB_PASSWORD (or use a secret)"
         )
-    return f"the DSN's user name holds a character that must be percent-encoded in a URL ({_ENCODINGS})"
+    return (
+        f"the DSN's user name holds a character that must be percent-encoded in a URL ({_ENCODINGS}); an '@' in"
+        " the database name or a parameter is written %40 too"
+    )
 
 
 def _check_hostport(hostport: str) -> None:

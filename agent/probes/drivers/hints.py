@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from agent.probes.drivers.tls import HINTS as TLS_HINTS
+
 COMMON_HINTS: Mapping[str, str] = {
     "timeout": (
         "No TCP connection to {host}:{port} in time: check that the database's security group allows inbound "
@@ -83,4 +85,5 @@ COMMON_HINTS: Mapping[str, str] = {
     ),
     "server": "{host} is up but refused the session for its own reasons: {detail}.",
     "config": "{detail}: this task's configuration cannot work as it is.",
+    **TLS_HINTS,  # a password or token asked for without TLS: refused
 }

@@ -25,17 +25,18 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
-def load(monkeypatch: pytest.MonkeyPatch, path: Path | None = None, **env: str) -> AgentConfig:
+def load(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> AgentConfig:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return load_config(path)
+    return load_config(None)
 
 
 def target(monkeypatch: pytest.MonkeyPatch, query: str = "", iam: bool = False, **env: str) -> TargetConfig:
     for key in ("AGENT_DB_IAM_AUTH", "AGENT_DB_PASSWORD"):  # from an earlier call of the same test
         monkeypatch.delenv(key, raising=False)
     credentials = {"AGENT_DB_IAM_AUTH": "true"} if iam else {"AGENT_DB_PASSWORD": PASSWORD}
-    (only,) = load(monkeypatch, AGENT_DB_DSN=f"postgresql://app@{RDS_HOST}/d{query}", **credentials, **env).targets
+    dsn = {"AGENT_DB_DSN": f"postgresql://app@{RDS_HOST}/d{query}"}
+    (only,) = load(monkeypatch, dsn | credentials | env).targets
     return only
 
 

@@ -9,6 +9,7 @@ drivers without the agent's guards, do receive it: the guards are what stop it.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -131,6 +132,16 @@ async def test_pg_cleartext_request_over_tls_is_answered(tmp_path: Path) -> None
         result = await login(Engine.POSTGRESQL, standin.port, canary, SslMode.REQUIRE, "iam")
     assert (result.reason, result.code) == (Reason.AUTH, "pg:28P01")
     assert canary.encode() in standin.everything  # decrypted by the stand-in's own TLS
+
+
+async def test_pg_message_shorter_than_its_own_header_is_server_and_gets_nothing() -> None:
+    """The guard frames the server's messages as asyncpg does; one it cannot frame ends the login (no desync in
+    which asyncpg would see a request the guard did not)."""
+    canary = random_password()
+    async with PgStandIn(b"R" + struct.pack("!i", 2) + struct.pack("!ii", 8, 3)) as standin:
+        result = await login(Engine.POSTGRESQL, standin.port, canary, SslMode.DISABLE, "static")
+    assert (result.reason, result.code) == (Reason.SERVER, "pg:protocol"), result.message
+    assert standin.everything == b""
 
 
 @pytest.mark.parametrize("source", ["static", "iam"])

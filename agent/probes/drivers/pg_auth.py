@@ -10,9 +10,9 @@ before asyncpg sees the request. The subclass is installed where asyncpg looks i
 agent/shared/private_api.py with the tests that guard it.
 
 MD5 (AuthenticationMD5Password) is answered: it sends md5(md5(password + user) + salt), not the password. A server
-in the middle that picks the salt can try to guess a weak password offline from it, as it could against any MD5
-login, but cannot log in with it elsewhere; an RDS IAM login never uses MD5 (RDS asks for the token in cleartext,
-which needs TLS). SCRAM proves the password without sending it; GSSAPI and SSPI send none.
+in the middle that picks the salt can try to guess a weak password offline from it, as against any MD5 login, but
+the hash is of no use for a later login; an RDS IAM login never uses MD5 (RDS asks for the token in cleartext, which
+needs TLS). SCRAM proves the password without sending it; GSSAPI and SSPI send none.
 """
 
 from __future__ import annotations

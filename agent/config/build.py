@@ -198,7 +198,7 @@ def _target(src: _Source, standard: Mapping[str, str], problems: list[str]) -> T
         database=dsn.database,
         user=user,
         sslmode=sslmode,
-        sslrootcert=src.sslrootcert or dsn.sslrootcert,
+        sslrootcert=_rootcert(src, dsn),
         password=password,
         password_from=src.password_from if password is not None else None,
         secret_id=src.secret_id,
@@ -224,14 +224,28 @@ def _check_credential_source(src: _Source, password: SecretStr | None, problems:
 
 
 def _sslmode(src: _Source, dsn: Dsn, problems: list[str]) -> SslMode:
-    default = SslMode.REQUIRE if src.iam_auth else SslMode.PREFER
-    mode = dsn.sslmode or default
-    if src.iam_auth and mode is SslMode.DISABLE:
+    mode = dsn.sslmode or _default_sslmode(iam_auth=src.iam_auth, rootcert=_rootcert(src, dsn))
+    if src.iam_auth and not mode.required:
         problems.append(
-            f"{src.field}: IAM auth requires TLS but the DSN says sslmode=disable"
-            " (use sslmode=require or sslmode=verify-full)"
+            f"{src.field}: IAM auth needs TLS, but the DSN says sslmode={mode}, under which the token (a password"
+            " for 15 minutes) would go in cleartext to a server that refuses TLS: use sslmode=verify-full with"
+            " AGENT_DB_SSLROOTCERT set to the RDS CA bundle (the image sets it), or at least sslmode=require"
         )
     return mode
+
+
+def _default_sslmode(*, iam_auth: bool, rootcert: str | None) -> SslMode:
+    """The sslmode when the DSN gives none: verify-full when a CA bundle is set (the image sets
+    AGENT_DB_SSLROOTCERT to the RDS bundle), else require with IAM auth and prefer (libpq's default) without."""
+    if rootcert:
+        return SslMode.VERIFY_FULL
+    return SslMode.REQUIRE if iam_auth else SslMode.PREFER
+
+
+def _rootcert(src: _Source, dsn: Dsn) -> str | None:
+    # The DSN's own sslrootcert= names this database's CA, so it wins over the process-wide AGENT_DB_SSLROOTCERT
+    # (which the image sets); an empty AGENT_DB_SSLROOTCERT means none.
+    return dsn.sslrootcert or src.sslrootcert or None
 
 
 def _check_region(src: _Source, region: str | None, problems: list[str]) -> None:

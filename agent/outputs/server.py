@@ -134,6 +134,8 @@ def _probe_entry(view: ProbeView, full: bool) -> dict[str, object]:
     }
     if last is not None and not last.ok and "login_backoff_seconds" in last.details:
         entry["login_backoff_seconds"] = float(last.details["login_backoff_seconds"])
+    if last is not None and last.ok and "tls_verified" in last.details:  # encrypted: was the server checked?
+        entry["tls"] = {"version": last.details.get("tls"), "verified": last.details["tls_verified"]}
     if full:
         entry["message"] = last.message if last else ""
         entry["hint"] = last.hint if last else ""

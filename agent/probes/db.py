@@ -24,6 +24,7 @@ from agent.config.models import TargetConfig
 from agent.probes.base import Details, Login, TargetState, now
 from agent.probes.drivers.base import Connection, client_ssl_context, load_driver
 from agent.probes.drivers.hints import COMMON_HINTS
+from agent.probes.drivers.tls import verification
 from agent.probes.pacing import LoginGate, LoginPacing
 from agent.probes.rotation import CODES as ROTATION_CODES
 from agent.probes.rotation import RotationWatch
@@ -244,6 +245,7 @@ class DatabaseProbe:
             details = {
                 "server_version": conn.server_version,
                 "tls": conn.tls or "none",
+                **verification(conn.tls, self._context),  # tls_verified: encrypted, but was the server checked?
                 "login": login.source,
                 "user": login.user,
             }

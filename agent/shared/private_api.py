@@ -43,6 +43,17 @@ _CONTAINER_HANG = f"{_CREDENTIALS}::test_hanging_endpoint_is_timeout_within_the_
 _MYSQL_SUCCESS = f"{_MYSQL}::test_success_reports_version_tls_login_and_leaves_no_session"
 _MYSQL_NO_TLS = f"{_MYSQL}::test_tls_required_against_a_server_without_tls_sends_no_credentials"
 _MYSQL_SILENT = f"{_MYSQL}::test_silent_listener_times_out_within_the_budget_and_says_where"
+_CLEARTEXT = "tests/probes/test_db_cleartext.py"
+_PG_GUARD = (
+    f"{_CLEARTEXT}::test_pg_cleartext_request_without_tls_is_refused",
+    f"{_CLEARTEXT}::test_pg_without_the_guard_the_standin_gets_the_password",
+    f"{_CLEARTEXT}::test_pg_guard_is_the_protocol_asyncpg_builds",
+)
+_MYSQL_GUARD = (
+    f"{_CLEARTEXT}::test_mysql_readable_password_request_without_tls_is_refused",
+    f"{_CLEARTEXT}::test_mysql_without_the_guard_the_standin_gets_the_password",
+)
+_MYSQL_AUTH = "agent/probes/drivers/mysql_auth.py"
 _FETCHER_CONSTANT = (
     "an undocumented class constant botocore's container fetcher reads; overridden in a subclass so a credentials"
     " run gives up within the probe's timeout (the defaults take ~9 s against a silent endpoint). A rename would"
@@ -168,6 +179,73 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         used_in="agent/probes/drivers/mysql.py",
         why="whether aiomysql will start TLS, so the login step says 'TLS and login' or 'login'",
         guarded_by=(_MYSQL_SUCCESS, _MYSQL_NO_TLS),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="asyncpg.protocol.Protocol",
+        package="asyncpg",
+        used_in="agent/probes/drivers/pg_auth.py",
+        why=(
+            "replaced by GuardedProtocol, its subclass: asyncpg's connect_utils looks the class up by this name at"
+            " each connect, and asyncpg answers AuthenticationCleartextPassword inside it, with no option to refuse"
+        ),
+        guarded_by=_PG_GUARD,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._process_auth",
+        package="aiomysql",
+        used_in=_MYSQL_AUTH,
+        why="overridden to refuse an auth switch to mysql_clear_password on a connection without TLS",
+        guarded_by=_MYSQL_GUARD,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._request_authentication",
+        package="aiomysql",
+        used_in=_MYSQL_AUTH,
+        why="overridden to refuse a greeting that names mysql_clear_password on a connection without TLS",
+        guarded_by=_MYSQL_GUARD,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection.server_public_key",
+        package="aiomysql",
+        used_in=_MYSQL_AUTH,
+        why=(
+            "a documented connect() argument, but that aiomysql reads the attribute just before RSA-encrypting the"
+            " password to a key the server sent (no TLS) is not: a property there refuses instead"
+        ),
+        guarded_by=_MYSQL_GUARD,
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._secure",
+        package="aiomysql",
+        used_in=_MYSQL_AUTH,
+        why="whether TLS is up, for the guards above (aiomysql sets it after its TLS upgrade)",
+        guarded_by=_MYSQL_GUARD,
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._server_auth_plugin",
+        package="aiomysql",
+        used_in=_MYSQL_AUTH,
+        why="the plugin the server's greeting names (mysql_clear_password is refused without TLS)",
+        guarded_by=_MYSQL_GUARD,
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._client_auth_plugin",
+        package="aiomysql",
+        used_in=_MYSQL_AUTH,
+        why="the plugin aiomysql uses instead of the greeting's when one is configured (the agent sets none)",
+        guarded_by=_MYSQL_GUARD,
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._password",
+        package="aiomysql",
+        used_in=_MYSQL_AUTH,
+        why="whether there is a password to protect before refusing the RSA exchange (an empty one is harmless)",
+        guarded_by=_MYSQL_GUARD,
         on_instance=True,
     ),
     PrivateApi(

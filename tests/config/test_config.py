@@ -200,7 +200,7 @@ def test_configured_region_is_kept_for_the_mismatch_check(monkeypatch: pytest.Mo
 
 def test_iam_with_sslmode_disable_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     text = problems(monkeypatch, AGENT_DB_DSN=f"mysql://app@{RDS_HOST}/d?sslmode=disable", AGENT_DB_IAM_AUTH="true")
-    assert "IAM auth requires TLS but the DSN says sslmode=disable" in text
+    assert "IAM auth needs TLS, but the DSN says sslmode=disable" in text
 
 
 def test_iam_and_password_together_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:

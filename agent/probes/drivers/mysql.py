@@ -20,6 +20,7 @@ from agent.config.dsn import SslMode
 from agent.config.hosts import address
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
+from agent.probes.drivers.mysql_auth import ClearPasswordGuard
 from agent.shared.reasons import Failure, ProbeFailure, Reason
 
 APPLICATION_NAME = "ecs-health-agent"  # sent as program_name: shows in performance_schema connect attributes
@@ -224,8 +225,9 @@ class _CloseWatch(asyncio.Protocol):
             callback()
 
 
-class _Connection(aiomysql.Connection):  # type: ignore[misc]  # aiomysql ships no type information
-    """aiomysql's connection, reporting progress and refusing to log in without TLS when TLS is required."""
+class _Connection(ClearPasswordGuard, aiomysql.Connection):  # type: ignore[misc]  # aiomysql ships no types
+    """aiomysql's connection, reporting progress and refusing to log in without TLS when TLS is required (and,
+    through ClearPasswordGuard, to hand the password to a server without TLS in a form it can read)."""
 
     # Overrides and reads aiomysql's private members (_get_server_information, _request_authentication, _host,
     # _port, _ssl_context): each is listed, with the test that guards it, in agent/shared/private_api.py.

@@ -10,6 +10,7 @@ import socket
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -17,6 +18,7 @@ import asyncpg
 from agent.config.dsn import SslMode
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
+from agent.probes.drivers.pg_auth import guarded
 from agent.shared.reasons import Failure, Reason
 
 APPLICATION_NAME = "ecs-health-agent"  # shows in pg_stat_activity, so a DBA can tell who is connected
@@ -169,7 +171,8 @@ async def connect(
     await _tcp_reachable(target.host, target.port)
     tls = target.sslmode is not SslMode.DISABLE
     on_step(f"TLS and login as {login.user}" if tls else f"login as {login.user}")
-    raw = await asyncpg.connect(
+    connecting = partial(
+        asyncpg.connect,
         host=target.host,
         port=target.port,
         user=login.user,
@@ -180,6 +183,7 @@ async def connect(
         statement_cache_size=0,  # nothing is run twice; also safe behind RDS Proxy / pgbouncer
         server_settings={"application_name": APPLICATION_NAME},
     )
+    raw = await guarded(connecting, f"{target.host}:{target.port}")  # never a cleartext password without TLS
     return PgConnection(raw)
 
 

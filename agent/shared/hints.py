@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from agent.shared.redact import redact
+
 
 class _Facts(dict[str, str]):
     """Template values; a missing one renders as <name> instead of raising."""
@@ -13,8 +15,11 @@ class _Facts(dict[str, str]):
 
 
 def render(template: str, facts: Mapping[str, str]) -> str:
-    """Fill a hint template; unknown fields stay visible as <field> rather than failing."""
-    return template.format_map(_Facts(facts))
+    """Fill a hint template with redacted facts; unknown fields stay visible as <field> rather than failing.
+
+    Only the values are redacted: the template is the agent's own text, which no secret pattern must touch.
+    """
+    return template.format_map(_Facts({key: redact(value) for key, value in facts.items()}))
 
 
 def pick(table: Mapping[str, str], code: str, reason: str) -> str:

@@ -190,6 +190,9 @@ def _metadata_failure(exc: BaseException, where: str) -> Failure:
     if status is None:  # "Unable to parse JSON returned from container metadata services"
         return Failure(Reason.SERVER, "credentials:bad_response", f"{where}: {text}")
     code = int(status.group(1))
+    if 300 <= code < 400:  # never followed (agent/aws/clients.py: refuse_redirects)
+        message = f"{where}: HTTP {code}, a redirect; a credentials source must answer itself, so it is not followed"
+        return Failure(Reason.CONFIG, "credentials:redirect", message)
     # 429: the endpoint's rate limit, which every task on the host shares (throttled, so scope shared); 5xx: the
     # endpoint is broken; any other 4xx: it refuses this task (its token, or no credentials for it).
     reason = Reason.THROTTLED if code == 429 else Reason.SERVER if code >= 500 else Reason.AUTH
@@ -269,6 +272,11 @@ COMMON_HINTS: Mapping[str, str] = {
         "the task fetches its role's credentials from {endpoint}; from inside the task run `curl -s {url}`"
         " (it must answer JSON with AccessKeyId); on ECS this is the ECS agent: if it does not answer,"
         " replace the task or check the container instance's agent"
+    ),
+    "credentials:redirect": (
+        "{endpoint} answered with a redirect to somewhere else. The ECS agent's endpoint never redirects: point the"
+        " variable at the endpoint itself, and if an HTTP proxy is set (HTTP_PROXY), add 169.254.170.2 (and"
+        " 169.254.169.254) to NO_PROXY so credential requests go straight to it"
     ),
     "credentials:http_429": (
         "{endpoint} is rate-limiting credential requests (HTTP 429). Its limit is shared by every task on the host,"

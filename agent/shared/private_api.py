@@ -43,6 +43,10 @@ _CONTAINER_HANG = f"{_CREDENTIALS}::test_hanging_endpoint_is_timeout_within_the_
 _MYSQL_SUCCESS = f"{_MYSQL}::test_success_reports_version_tls_login_and_leaves_no_session"
 _MYSQL_NO_TLS = f"{_MYSQL}::test_tls_required_against_a_server_without_tls_sends_no_credentials"
 _MYSQL_SILENT = f"{_MYSQL}::test_silent_listener_times_out_within_the_budget_and_says_where"
+_SOURCES = "tests/aws/test_credential_sources.py"
+_TOKEN_ECHOED = f"{_SOURCES}::test_a_403_page_quoting_the_authorization_token_never_shows_it"
+_CONTAINER_REDIRECT = f"{_SOURCES}::test_a_redirect_from_the_container_endpoint_is_never_followed"
+_IMDS_REDIRECT = f"{_SOURCES}::test_a_redirect_from_the_instance_metadata_service_is_never_followed"
 _FETCHER_CONSTANT = (
     "an undocumented class constant botocore's container fetcher reads; overridden in a subclass so a credentials"
     " run gives up within the probe's timeout (the defaults take ~9 s against a silent endpoint). A rename would"
@@ -90,6 +94,42 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
             " with the fast fetcher, keeping botocore's order of providers"
         ),
         guarded_by=(_CONTAINER_HANG,),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="botocore.credentials.ContainerProvider._build_headers",
+        package="botocore",
+        used_in="agent/aws/clients.py",
+        why=(
+            "where the container provider reads the authorization token it sends (from its file on every fetch);"
+            " overridden to register that value as a secret, so an endpoint's page quoting it never shows it"
+        ),
+        guarded_by=(_TOKEN_ECHOED,),
+    ),
+    PrivateApi(
+        name="aiobotocore.httpsession.AIOHTTPSession._get_session",
+        package="aiobotocore",
+        used_in="agent/aws/clients.py",
+        why=(
+            "where send() gets the aiohttp.ClientSession whose request() it awaits; wrapped on the credentials"
+            " fetchers' sessions so request() never follows a redirect (aiohttp's default would)"
+        ),
+        guarded_by=(_CONTAINER_REDIRECT, _IMDS_REDIRECT),
+    ),
+    PrivateApi(
+        name="botocore.credentials.InstanceMetadataProvider._role_fetcher",
+        package="botocore",
+        used_in="agent/aws/clients.py",
+        why="the instance metadata provider's fetcher, whose HTTP session is made to refuse redirects",
+        guarded_by=(_IMDS_REDIRECT,),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiobotocore.utils.AioIMDSFetcher._session",
+        package="aiobotocore",
+        used_in="agent/aws/clients.py",
+        why="the instance metadata fetcher's HTTP session (an AIOHTTPSession), made to refuse redirects",
+        guarded_by=(_IMDS_REDIRECT,),
         on_instance=True,
     ),
     PrivateApi(

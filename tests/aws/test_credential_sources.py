@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiobotocore.session  # noqa: F401 - imported here, not first inside a running loop (the blocking guard)
 import pytest
 from aiohttp import web
 
@@ -84,8 +85,8 @@ def _keys_document() -> dict[str, str]:
     expiration = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "AccessKeyId": "ASIAREDIRECTED000001",
-        "SecretAccessKey": remember("keys-served-after-a-redirect-" + secrets.token_hex(8)),
-        "Token": remember("token-served-after-a-redirect-" + secrets.token_hex(8)),
+        "SecretAccessKey": remember(secrets.token_hex(8) + "-secret-key-served-after-a-redirect"),
+        "Token": remember(secrets.token_hex(8) + "-token-served-after-a-redirect"),
         "Expiration": expiration,
         "Code": "Success",
         "Type": "AWS-HMAC",
@@ -98,7 +99,7 @@ async def _keys(_request: web.Request) -> web.Response:
 
 
 def _token() -> str:
-    return remember("container-authorization-token-" + secrets.token_urlsafe(16))
+    return remember(secrets.token_hex(8) + "-container-authorization-token")
 
 
 @pytest.mark.parametrize("source", ["variable", "file"])

@@ -86,6 +86,7 @@ class AwsClients:
         self._resolver: Any = None
         self._clients: dict[ClientKey, Any] = {}
         self._lock = asyncio.Lock()
+        self.account_id: str | None = None  # the account STS last confirmed these credentials belong to (hints)
 
     async def __aenter__(self) -> Self:
         from aiobotocore.session import get_session

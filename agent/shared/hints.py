@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from string import Formatter
 
 from agent.shared.redact import redact
 
@@ -20,6 +21,11 @@ def render(template: str, facts: Mapping[str, str]) -> str:
     Only the values are redacted: the template is the agent's own text, which no secret pattern must touch.
     """
     return template.format_map(_Facts({key: redact(value) for key, value in facts.items()}))
+
+
+def missing_fields(template: str, facts: Mapping[str, str]) -> set[str]:
+    """The fields of a template that facts do not fill (rendered, each would show as <field>)."""
+    return {field for _, field, _, _ in Formatter().parse(template) if field and field not in facts}
 
 
 def pick(table: Mapping[str, str], code: str, reason: str) -> str:

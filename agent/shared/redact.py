@@ -19,10 +19,12 @@ _MIN_SECRET_LENGTH = 4
 _PLACEHOLDER = "\x00"  # never in a password, key or token: the database protocols cannot carry it
 _PLACEHOLDERS = re.compile(_PLACEHOLDER + "+")
 
-_KEYS = (
-    r"password|passwd|pwd|secret|secretstring|secret_access_key|secretaccesskey|token|sessiontoken"
-    r"|session_token|aws_session_token"
+_PASSWORD_KEYS = r"password|passwd|pwd"
+_OTHER_KEYS = (
+    r"secret|secretstring|secret_access_key|secretaccesskey|token|sessiontoken|session_token|aws_session_token"
 )
+_KEYS = f"{_PASSWORD_KEYS}|{_OTHER_KEYS}"
+_END = "\\s\"',;&}"  # what ends an unquoted value
 # A DSN up to its password: scheme://user:. The scheme's length is bounded (postgresql+asyncpg is 18), so a run
 # of letters costs a constant per letter, not the rest of the run.
 _DSN_HEAD = re.compile(r"(?i)[a-z][a-z0-9+.-]{0,31}://[^:/@\s]*:")
@@ -38,12 +40,21 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # of an ARN is left alone. MySQL's "(using password: YES)" is a diagnosis, not a value: YES/NO says whether
     # a password was sent.
     (
-        re.compile(rf"(?i)(?<![\w:/.-])({_KEYS})(\s*[:=]\s*)(?!(?<=using password: )(?:YES|NO)(?!\w))[^\s\"',;&}}]+"),
+        re.compile(
+            rf"(?i)(?<![\w:/.-])({_PASSWORD_KEYS})(\s*[:=]\s*)(?!(?<=using password: )(?:YES|NO)(?!\w))[^{_END}]+"
+        ),
         rf"\1\2{MASK}",
     ),
+    # The other keys take "key:value" only with a space after the colon: without one it is a failure code of the
+    # agent's own (secret:no_password, token:no_user), which must read as it is in logs and on /status.
+    (re.compile(rf"(?i)(?<![\w:/.-])({_OTHER_KEYS})(\s*=\s*|\s*:\s+)[^{_END}]+"), rf"\1\2{MASK}"),
     # JSON "key": "value" (a secret string, a credentials document).
     (re.compile(rf'(?i)("(?:{_KEYS})"\s*:\s*")(?:[^"\\]|\\.)*"'), rf'\1{MASK}"'),
-    (re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?)[^\"'\n]+"), rf"\1{MASK}"),
+    # A header value that is a shell expansion ($(cat FILE), ${VAR}, $VAR) names where a token is, not the token.
+    (
+        re.compile(r"(?i)(authorization\"?\s*[:=])(?!\s*\"?\$(?:\(|\{|\w+(?:[\s\"']|$)))(\s*\"?)[^\"'\n]+"),
+        rf"\1\2{MASK}",
+    ),
     (re.compile(r"\b((?:AKIA|ASIA)[A-Z0-9]{12,})\b"), MASK),
 )
 
@@ -91,17 +102,16 @@ class SecretRegistry:
         Work: the first limit characters plus the longest value's length, once per value.
         """
         ordered, longest = self._ordered  # a tuple swapped whole by add(): safe to read without the lock
-        cut = limit is not None and len(text) > limit
-        if cut:
-            text = text[: limit + longest]  # a value that starts before the cut ends inside this window
+        cut = len(text) if limit is None else min(limit, len(text))
+        if cut < len(text):
+            text = text[: cut + longest]  # a value that starts before the cut ends inside this window
         masked = False
         for value in ordered:
             if value in text:
                 # Same-length placeholders keep every position, so the cut below falls where it would in the
                 # original; no value contains one, so a short value cannot match inside an earlier mask.
                 text, masked = text.replace(value, _PLACEHOLDER * len(value)), True
-        if cut:
-            text = text[:limit]
+        text = text[:cut]
         return _PLACEHOLDERS.sub(MASK, text) if masked else text
 
     def __len__(self) -> int:
@@ -175,7 +185,7 @@ def _mask_open_tail(text: str) -> str:
     if head is not None:
         text = text[: len(text) - len(token) + head.end()] + MASK
     opener = None
-    for opener in _JSON_OPENER.finditer(text):
+    for opener in _JSON_OPENER.finditer(text):  # noqa: B007 - the last one is wanted
         pass
     if opener is not None and _JSON_REST.match(text, opener.end()) is None:
         text = text[: opener.end()] + MASK

@@ -30,7 +30,9 @@ async def test_a_non_ascii_password_logs_in(mysql_admin: MySqlAdmin, password: s
     assert client_charset == "utf8mb4"  # the user's password is hashed from its UTF-8 bytes
     password = remember(password if password == "café" else password + secrets.token_hex(4))
     user = await mysql_admin.user(password)
-    probe = DatabaseProbe(target_for(mysql_admin.server, user, password=SecretStr(password)), TargetState(), timeout=TIMEOUT)
+    probe = DatabaseProbe(
+        target_for(mysql_admin.server, user, password=SecretStr(password)), TargetState(), timeout=TIMEOUT
+    )
     result = await run_probe(probe, TIMEOUT)
     assert result.ok, f"{result.code}: {result.message}"
     assert result.details["user"] == user
@@ -41,7 +43,9 @@ async def test_a_wrong_non_ascii_password_is_still_a_rejected_login(mysql_admin:
     """The encoding changes what is sent, not what counts: a near miss (é for e) is the ordinary 1045."""
     user = await mysql_admin.user(remember("cafe-" + secrets.token_hex(4)))
     wrong = remember("café-" + secrets.token_hex(4))
-    probe = DatabaseProbe(target_for(mysql_admin.server, user, password=SecretStr(wrong)), TargetState(), timeout=TIMEOUT)
+    probe = DatabaseProbe(
+        target_for(mysql_admin.server, user, password=SecretStr(wrong)), TargetState(), timeout=TIMEOUT
+    )
     result = await run_probe(probe, TIMEOUT)
     assert (result.ok, result.code) == (False, "mysql:1045")
     assert_no_secret(result, wrong)

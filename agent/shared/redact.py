@@ -25,9 +25,9 @@ _OTHER_KEYS = (
 )
 _KEYS = f"{_PASSWORD_KEYS}|{_OTHER_KEYS}"
 _END = "\\s\"',;&}"  # what ends an unquoted value
-# A DSN up to its password: scheme://user:. The scheme's length is bounded (postgresql+asyncpg is 18), so a run
-# of letters costs a constant per letter, not the rest of the run.
-_DSN_HEAD = re.compile(r"(?i)[a-z][a-z0-9+.-]{0,31}://[^:/@\s]*:")
+# A DSN up to its password: "://user:" after a scheme's last character. Found from the literal "://", so a long
+# run of letters costs nothing (a pattern starting at the scheme tried every letter of it).
+_DSN_HEAD = re.compile(r"(?i)(?<=[a-z0-9+.-])://[^:/@\s]*:")
 _AT_OR_SPACE = re.compile(r"[@\s]")
 _JSON_OPENER = re.compile(rf'(?i)"(?:{_KEYS})"\s*:\s*"')
 _JSON_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.DOTALL)

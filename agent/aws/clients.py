@@ -91,9 +91,6 @@ class AwsClients:
     async def __aenter__(self) -> Self:
         from aiobotocore.session import get_session
 
-        # The container authorization token is a secret: an endpoint's error page may quote it. (The provider
-        # below also registers each value it sends, from the token file too.)
-        SECRETS.add(self._environ.get(TOKEN))
         self._session = get_session()
         self._resolver = _fast_resolver(self._session, self.timeout_seconds, self._environ)
         # The session's clients load credentials through the same fast chain as the credentials probe.

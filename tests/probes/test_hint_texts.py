@@ -290,6 +290,7 @@ async def test_every_hint_reads_as_written_with_every_known_value_filled(setup: 
     hint = await _shown(MAKERS[setup][0], key)
     assert hint, f"{key} gives no hint"
     assert MASK not in hint, f"the agent's own words were masked: {hint}"
+    assert redact(hint, SecretRegistry()) == hint, "the change log line (redacted again) would mask part of it"
     unfilled = [p for p in re.findall(r"<[^<>]+>", hint) if p not in LITERAL_PLACEHOLDERS]
     assert unfilled == [], f"placeholders for values the agent knows: {unfilled} in {hint}"
     assert not any(f"{{{field}}}" in hint for field in FIELDS), hint

@@ -54,6 +54,10 @@ _MYSQL_GUARD = (
     f"{_CLEARTEXT}::test_mysql_without_the_guard_the_standin_gets_the_password",
 )
 _MYSQL_AUTH = "agent/probes/drivers/mysql_auth.py"
+_SOURCES = "tests/aws/test_credential_sources.py"
+_TOKEN_ECHOED = f"{_SOURCES}::test_a_403_page_quoting_the_authorization_token_never_shows_it"
+_CONTAINER_REDIRECT = f"{_SOURCES}::test_a_redirect_from_the_container_endpoint_is_never_followed"
+_IMDS_REDIRECT = f"{_SOURCES}::test_a_redirect_from_the_instance_metadata_service_is_never_followed"
 _FETCHER_CONSTANT = (
     "an undocumented class constant botocore's container fetcher reads; overridden in a subclass so a credentials"
     " run gives up within the probe's timeout (the defaults take ~9 s against a silent endpoint). A rename would"
@@ -101,6 +105,42 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
             " with the fast fetcher, keeping botocore's order of providers"
         ),
         guarded_by=(_CONTAINER_HANG,),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="botocore.credentials.ContainerProvider._build_headers",
+        package="botocore",
+        used_in="agent/aws/clients.py",
+        why=(
+            "where the container provider reads the authorization token it sends (from its file on every fetch);"
+            " overridden to register that value as a secret, so an endpoint's page quoting it never shows it"
+        ),
+        guarded_by=(_TOKEN_ECHOED,),
+    ),
+    PrivateApi(
+        name="aiobotocore.httpsession.AIOHTTPSession._get_session",
+        package="aiobotocore",
+        used_in="agent/aws/clients.py",
+        why=(
+            "where send() gets the aiohttp.ClientSession whose request() it awaits; wrapped on the credentials"
+            " fetchers' sessions so request() never follows a redirect (aiohttp's default would)"
+        ),
+        guarded_by=(_CONTAINER_REDIRECT, _IMDS_REDIRECT),
+    ),
+    PrivateApi(
+        name="botocore.credentials.InstanceMetadataProvider._role_fetcher",
+        package="botocore",
+        used_in="agent/aws/clients.py",
+        why="the instance metadata provider's fetcher, whose HTTP session is made to refuse redirects",
+        guarded_by=(_IMDS_REDIRECT,),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiobotocore.utils.AioIMDSFetcher._session",
+        package="aiobotocore",
+        used_in="agent/aws/clients.py",
+        why="the instance metadata fetcher's HTTP session (an AIOHTTPSession), made to refuse redirects",
+        guarded_by=(_IMDS_REDIRECT,),
         on_instance=True,
     ),
     PrivateApi(

@@ -22,6 +22,7 @@ from agent.config.models import TargetConfig
 from agent.probes.base import Login
 from agent.probes.drivers.mysql_auth import ClearPasswordGuard
 from agent.shared.reasons import Failure, ProbeFailure, Reason
+from agent.shared.redact import one_line
 
 APPLICATION_NAME = "ecs-health-agent"  # sent as program_name: shows in performance_schema connect attributes
 CLOSE_TIMEOUT = 1.0
@@ -71,13 +72,6 @@ TABLE: Mapping[int | type[BaseException], Rule | Mapping[type[BaseException], Ru
     },
     pymysql.err.InterfaceError: Rule(Reason.NETWORK, "not connected", "mysql:not_connected"),
     pymysql.err.InternalError: Rule(Reason.NETWORK, "protocol error (is this a MySQL server?)", "mysql:protocol"),
-    # aiomysql encodes passwords as latin-1; the codec's message would quote a character of the password.
-    UnicodeEncodeError: Rule(
-        Reason.CONFIG,
-        "the password has characters outside latin-1, which aiomysql cannot send",
-        "mysql:password_encoding",
-        show_text=False,
-    ),
     socket.gaierror: Rule(Reason.DNS, "host name does not resolve", "db:dns"),
     ConnectionRefusedError: Rule(Reason.NETWORK, "connection refused", "db:refused"),
     TimeoutError: Rule(Reason.TIMEOUT, "timed out", "db:timeout"),
@@ -127,7 +121,7 @@ def _text(exc: BaseException) -> str:
     cause = exc.__cause__
     if cause is not None and not isinstance(cause, UnicodeError):
         text += f" ({type(cause).__name__}: {cause})"
-    return " ".join(text.split()) or type(exc).__name__
+    return one_line(text) or type(exc).__name__  # redacted before its whitespace changes
 
 
 class MySqlConnection:
@@ -272,7 +266,7 @@ async def connect(
         host=target.host,
         port=target.port,
         user=login.user,
-        password=login.password.get_secret_value(),
+        password=utf8_for_aiomysql(login.password.get_secret_value()),
         db=target.database,
         ssl=None if target.sslmode is SslMode.DISABLE else context,
         connect_timeout=connect_timeout,  # covers only the TCP open; the caller bounds the whole login
@@ -287,6 +281,17 @@ async def connect(
         if not connected:  # failed or cancelled part-way: never leave the socket to the garbage collector
             raw.close()
     return MySqlConnection(raw)
+
+
+def utf8_for_aiomysql(password: str) -> str:
+    """The password as aiomysql must be handed it to send its UTF-8 bytes.
+
+    aiomysql puts `password.encode("latin1")` on the wire (every auth plugin), while the server hashed the bytes
+    the password was set with, UTF-8 under utf8mb4 (MySQL and MariaDB's default): `café` would go out as one byte
+    for `é` instead of two and be rejected (or not encode at all: `€`). The latin-1 string of the UTF-8 bytes
+    encodes back to exactly those bytes; for ASCII it is the password itself.
+    """
+    return password.encode("utf-8").decode("latin-1")
 
 
 HINTS: Mapping[str, str] = {
@@ -320,9 +325,6 @@ HINTS: Mapping[str, str] = {
     "mysql:2003:tls_verify": (
         "The server's certificate was not trusted under sslmode={sslmode} ({detail}). Point sslrootcert at "
         "the CA that signed it; for RDS: https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem."
-    ),
-    "mysql:password_encoding": (
-        "aiomysql sends passwords as latin-1: use a password with only ASCII (or latin-1) characters, or IAM auth."
     ),
 }
 

@@ -20,6 +20,7 @@ from agent.config.models import TargetConfig
 from agent.probes.base import Login
 from agent.probes.drivers.pg_auth import guarded
 from agent.shared.reasons import Failure, Reason
+from agent.shared.redact import one_line
 
 APPLICATION_NAME = "ecs-health-agent"  # shows in pg_stat_activity, so a DBA can tell who is connected
 CLOSE_TIMEOUT = 1.0
@@ -90,7 +91,7 @@ MESSAGES: Mapping[str, Rule] = {
 
 def classify(exc: BaseException) -> Failure | None:
     """The Failure for an asyncpg or socket error, from MESSAGES and TABLE; None if neither knows it."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = one_line(str(exc)) or type(exc).__name__  # redacted before its whitespace changes
     sqlstate = getattr(exc, "sqlstate", None) if isinstance(exc, asyncpg.PostgresError) else None
     if isinstance(sqlstate, str):
         said = next((r for fragment, r in MESSAGES.items() if fragment in text.lower()), None)

@@ -200,11 +200,12 @@ def _engine(scheme: str) -> Engine:
 
 
 def _password(raw: str | None) -> SecretStr | None:
-    """The DSN's password: None without one (or a placeholder); an empty one ("user:@host") is a password."""
-    if raw is None:
+    """The DSN's password: None without one (or a placeholder); an empty one ("user:@host") is a password.
+
+    A placeholder is matched as written: a percent-encoded one (`%24A`) was encoded on purpose, so it is a literal."""
+    if raw is None or _PLACEHOLDER.match(raw):
         return None
-    value = unquote(raw)
-    return None if _PLACEHOLDER.match(value) else SecretStr(value)
+    return SecretStr(unquote(raw))
 
 
 def _port_problem(exc: ValueError) -> str:

@@ -17,7 +17,7 @@ _WHAT = {
 
 _UNVERIFIED = (
     "        note: encrypted, but the server's certificate was not verified, so a server in the middle could have"
-    " read the password: set AGENT_DB_SSLROOTCERT to its CA (for RDS: global-bundle.pem) and sslmode=verify-full"
+    " read the password (set AGENT_DB_SSLROOTCERT to its CA, for RDS global-bundle.pem, and sslmode=verify-full)"
 )
 
 

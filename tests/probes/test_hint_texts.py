@@ -195,17 +195,18 @@ SECRET_ONLY = ("secret:", "db:password_drift", "db:no_secret", "db:timeout:secre
 def _makers() -> dict[str, tuple[ProbeMaker, tuple[str, ...]]]:
     """Each probe setup, and the hint tables it shows."""
     shared = "agent.probes.drivers.hints.COMMON_HINTS"
+    tls = "agent.probes.drivers.tls.HINTS"
     aws = "agent.aws.errors.COMMON_HINTS"
     makers: dict[str, tuple[ProbeMaker, tuple[str, ...]]] = {
-        "db-pg": (lambda: _database(Engine.POSTGRESQL, False), (shared, "agent.probes.drivers.pg.HINTS")),
+        "db-pg": (lambda: _database(Engine.POSTGRESQL, False), (shared, tls, "agent.probes.drivers.pg.HINTS")),
         "db-pg-iam": (
             lambda: _database(Engine.POSTGRESQL, True),
-            (shared, "agent.probes.drivers.pg.HINTS", "agent.probes.drivers.pg.IAM_HINTS"),
+            (shared, tls, "agent.probes.drivers.pg.HINTS", "agent.probes.drivers.pg.IAM_HINTS"),
         ),
-        "db-mysql": (lambda: _database(Engine.MYSQL, False), (shared, "agent.probes.drivers.mysql.HINTS")),
+        "db-mysql": (lambda: _database(Engine.MYSQL, False), (shared, tls, "agent.probes.drivers.mysql.HINTS")),
         "db-mysql-iam": (
             lambda: _database(Engine.MYSQL, True),
-            (shared, "agent.probes.drivers.mysql.HINTS", "agent.probes.drivers.mysql.IAM_HINTS"),
+            (shared, tls, "agent.probes.drivers.mysql.HINTS", "agent.probes.drivers.mysql.IAM_HINTS"),
         ),
         "app": (_app, ("agent.probes.app.HINTS",)),
     }

@@ -128,8 +128,12 @@ def _serve(config: AgentConfig) -> int:
     import asyncio
 
     from agent.app import serve
+    from agent.outputs.logs import flush_logs
 
-    return asyncio.run(serve(config))
+    try:
+        return asyncio.run(serve(config))
+    finally:
+        flush_logs()  # the last lines ("stopped", or why it could not listen) reach stdout, within a bound
 
 
 def _sandbox(args: argparse.Namespace) -> int:

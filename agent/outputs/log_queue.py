@@ -18,7 +18,9 @@ import queue
 import threading
 from collections import Counter
 
-QUEUE_ITEMS = 1000  # lines (an EMF minute is one item): a burst of change lines at start-up fits, a flood does not
+# What may wait for stdout, in characters (the lines are ASCII): as much again as a pipe holds. Bounded in bytes,
+# not lines, because one line can be large (a state dump, an exception): this is the memory it may take.
+QUEUE_BYTES = 64 * 1024
 BATCH_BYTES = 64 * 1024  # one write takes what is queued, up to a pipe's default capacity
 FLUSH_SECONDS = 0.5  # at shutdown, how long stdout may take to accept what is queued
 
@@ -32,11 +34,13 @@ _notices = logging.getLogger("agent.logs")
 class LineWriter:
     """A daemon thread writing queued text to a file descriptor; put() never blocks (a full queue drops)."""
 
-    def __init__(self, fd: int = 1, stderr_fd: int = 2, maxsize: int = QUEUE_ITEMS) -> None:
+    def __init__(self, fd: int = 1, stderr_fd: int = 2, max_bytes: int = QUEUE_BYTES) -> None:
         self._fd = fd
         self._stderr_fd = stderr_fd
-        self._queue: queue.Queue[str] = queue.Queue(maxsize)
-        self._lock = threading.Lock()  # put() may be called from more than one thread
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._max_bytes = max_bytes
+        self._queued_bytes = 0  # under _lock: put() may be called from more than one thread
+        self._lock = threading.Lock()
         self._dropped: Counter[str] = Counter()
         self._said_write_error = False
         self._reported_full = 0  # queue_full drops already announced on stdout
@@ -45,13 +49,16 @@ class LineWriter:
         self._thread.start()
 
     def put(self, text: str) -> bool:
-        """Queue text (one or more lines, each ending in a newline); False if the queue was full (counted)."""
-        try:
-            self._queue.put_nowait(text)
-        except queue.Full:
-            self.drop(QUEUE_FULL, _lines(text))
-            return False
-        return True
+        """Queue text (one or more lines, each ending in a newline); False if it did not fit (counted)."""
+        with self._lock:
+            fits = self._queued_bytes + len(text) <= self._max_bytes
+            if fits:
+                self._queued_bytes += len(text)
+            else:
+                self._dropped[QUEUE_FULL] += _lines(text)
+        if fits:
+            self._queue.put_nowait(text)  # unbounded: the byte count above is the bound
+        return fits
 
     def drop(self, reason: str, lines: int = 1) -> None:
         """Count lines that will never be written, by reason (one of DROP_REASONS)."""
@@ -80,6 +87,8 @@ class LineWriter:
                     break
                 size += len(batch[-1])
             self._write(self._full_notice() + "".join(batch))
+            with self._lock:  # only now: a batch stuck on a stalled stdout still counts against the bound
+                self._queued_bytes -= size
             for _ in batch:
                 self._queue.task_done()
 

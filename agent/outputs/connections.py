@@ -135,8 +135,8 @@ class CappedSite(web.BaseSite):
         return f"http://{self._host or '0.0.0.0'}:{self._port}"
 
     async def start(self) -> None:
-        """Listen; BaseSite.stop() (from runner.cleanup()) closes what is set on `_server` (see
-        agent/shared/private_api.py)."""
+        """Listen; BaseSite.stop() (from runner.cleanup()) closes what is set on `_server`, a private name of
+        aiohttp's recorded in agent/shared/private_api.py."""
         await super().start()
         server = self._owner.server
         assert server is not None, "runner.setup() first"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -18,9 +19,12 @@ from agent.outputs.connections import (
     FDS_PER_TARGET,
     MAX_CONNECTIONS,
     MIN_CONNECTIONS,
+    ConnectionCap,
     connection_limit,
 )
+from agent.outputs.io_metrics import OutputsCollector
 from agent.outputs.server import create_app, start_server
+from tests.support.agent_process import REPO
 from tests.support.http import bound_port, ready_state
 from tests.support.results import make_config
 
@@ -120,3 +124,14 @@ async def test_below_the_cap_nothing_is_closed() -> None:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
         await runner.cleanup()
+
+
+def test_every_metric_of_the_cap_and_the_log_writer_is_in_the_readme() -> None:
+    """README's Metrics table names each family (without the health_agent_ prefix)."""
+    table = (REPO / "README.md").read_text().split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    names = [family.name for family in OutputsCollector(ConnectionCap(CAP)).collect()]
+    assert len(names) == 5
+    documented = {cell.split("{")[0] for cell in re.findall(r"^\| `([^`]+)`", table, re.MULTILINE)}
+    for name in names:
+        bare = name.removeprefix("health_agent_")
+        assert bare in documented or f"{bare}_total" in documented, name

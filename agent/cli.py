@@ -127,6 +127,10 @@ def _check(config: AgentConfig, as_json: bool) -> int:
 def _serve(config: AgentConfig) -> int:
     import asyncio
 
+    from agent.outputs.log_queue import claim_stdout
+
+    claim_stdout()  # before the event loop opens its first descriptor
+
     from agent.app import serve
     from agent.outputs.logs import flush_logs
 

@@ -34,8 +34,11 @@ _notices = logging.getLogger("agent.logs")
 class LineWriter:
     """A daemon thread writing queued text to a file descriptor; put() never blocks (a full queue drops)."""
 
-    def __init__(self, fd: int = 1, stderr_fd: int = 2, max_bytes: int = QUEUE_BYTES) -> None:
+    def __init__(
+        self, fd: int = 1, stderr_fd: int = 2, max_bytes: int = QUEUE_BYTES, missing: OSError | None = None
+    ) -> None:
         self._fd = fd
+        self._missing = missing  # fd was closed when the process started (see claim_stdout): never written
         self._stderr_fd = stderr_fd
         self._queue: queue.Queue[str] = queue.Queue()
         self._max_bytes = max_bytes
@@ -94,6 +97,10 @@ class LineWriter:
 
     def _write(self, text: str) -> None:
         data = text.encode("utf-8", "backslashreplace")
+        if self._missing is not None:
+            self.drop(WRITE_FAILED, data.count(b"\n") or 1)
+            self._say_once(self._missing)
+            return
         try:
             while data:
                 data = data[os.write(self._fd, data) :]
@@ -159,13 +166,29 @@ class QueueingHandler(logging.Handler):
 
 
 _WRITER: LineWriter | None = None
+_STDOUT_MISSING: OSError | None = None
+
+
+def claim_stdout() -> None:
+    """Call first thing in a process that logs to stdout. If descriptor 1 was closed when it started, hold it open
+    on /dev/null: otherwise the next socket opened (the event loop's, a database connection) would get number 1 and
+    receive the log lines. The writer then counts every line as dropped and says so once, on stderr."""
+    global _STDOUT_MISSING
+    try:
+        os.fstat(1)
+    except OSError as exc:
+        _STDOUT_MISSING = exc
+        null = os.open(os.devnull, os.O_WRONLY)
+        if null != 1:
+            os.dup2(null, 1)
+            os.close(null)
 
 
 def stdout_writer() -> LineWriter:
     """The process's one writer to stdout (fd 1), started on first use: log lines and EMF lines share it."""
     global _WRITER
     if _WRITER is None:
-        _WRITER = LineWriter()
+        _WRITER = LineWriter(missing=_STDOUT_MISSING)
     return _WRITER
 
 

@@ -35,7 +35,8 @@ _CHUNK = 1 << 16
 class Stdout(enum.StrEnum):
     READ = "read"
     STALLED = "stalled"
-    CLOSED = "closed"
+    CLOSED = "closed"  # its reader went away: EPIPE
+    MISSING = "missing"  # descriptor 1 not open when the agent starts: EBADF
 
 
 @dataclass
@@ -58,6 +59,10 @@ class PressuredAgent:
         count = len(os.listdir(f"/proc/{self.proc.pid}/fd"))
         self.fds_peak = max(self.fds_peak, count)
         return count
+
+    def stdout_target(self) -> str:
+        """What the agent's descriptor 1 is (a path, or pipe:[inode], socket:[inode])."""
+        return os.readlink(f"/proc/{self.proc.pid}/fd/1")
 
     async def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         """Every sample of /metrics, keyed by (name, sorted labels)."""
@@ -104,6 +109,11 @@ def _limit_descriptors() -> None:  # runs in the child between fork and exec
     resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
 
 
+def _limit_descriptors_without_stdout() -> None:
+    _limit_descriptors()
+    os.close(1)
+
+
 def _fill(write_end: int) -> int:
     """Fill a pipe nobody reads to the brim; the bytes it took."""
     os.set_blocking(write_end, False)
@@ -128,7 +138,7 @@ async def pressured_agent(
         env=fault_env({"AGENT_HOST": "127.0.0.1", "AGENT_PORT": str(port), **env}), cwd=REPO,
         stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE if stdout is Stdout.READ else write_end,
-        preexec_fn=_limit_descriptors,
+        preexec_fn=_limit_descriptors_without_stdout if stdout is Stdout.MISSING else _limit_descriptors,
     )  # fmt: skip
     os.close(write_end)
     if stdout is not Stdout.STALLED:

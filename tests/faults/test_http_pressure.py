@@ -188,7 +188,7 @@ async def watch_descriptors(agent: PressuredAgent) -> None:
         await asyncio.sleep(0.05)
 
 
-@pytest.mark.parametrize("stdout", list(Stdout))
+@pytest.mark.parametrize("stdout", [Stdout.READ, Stdout.STALLED, Stdout.CLOSED])
 async def test_abusive_clients_leave_health_fast_and_shutdown_bounded(pg_env: dict[str, str], stdout: Stdout) -> None:
     name = f"http-abuse-stdout-{stdout}"
     rows: list[Row] = []
@@ -289,3 +289,19 @@ async def test_the_state_dump_shows_at_any_log_level(pg_env: dict[str, str]) -> 
         code, _ = await agent.stop()
     assert code == 0
     assert [line["logger"] for line in log_lines(agent)] == ["agent.dump"]
+
+
+async def test_an_agent_started_without_stdout_says_so_once_and_writes_nowhere_else(pg_env: dict[str, str]) -> None:
+    """Descriptor 1 closed at start (EBADF): it is held on /dev/null, so no socket of the agent's gets number 1 and
+    the log lines; one line on stderr says so, every line is counted as dropped, and the agent serves as usual."""
+    async with pressured_agent("http-no-stdout", pg_env, Stdout.MISSING) as agent:
+        await agent.wait_ready()
+        assert agent.stdout_target() == os.devnull
+        agent.proc.send_signal(signal.SIGUSR1)
+        await asyncio.sleep(0.3)
+        values = await agent.metrics()
+        code, took = await agent.stop()
+    assert code == 0 and took <= EXIT_BUDGET, (code, took)
+    assert metric(values, "log_lines_dropped_total", reason="write_failed") >= 3  # started, ready, the dump
+    (said,) = agent.stderr().splitlines()
+    assert "cannot write logs to stdout (EBADF: Bad file descriptor)" in json.loads(said)["message"]

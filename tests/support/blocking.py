@@ -105,8 +105,8 @@ ALLOWED: tuple[Allowance, ...] = (
     ),
     _allow(
         "faults/pressure.py",
-        {"fds"},
-        ("os.listdir",),
+        {"fds", "stdout_target"},
+        ("os.listdir", "os.readlink"),
         "reads the agent child's /proc/PID/fd: procfs, answered from kernel memory.",
     ),
     _allow(

@@ -22,7 +22,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from agent.outputs.logs import RateLimit
 
-MAX_CONNECTIONS = 512  # well above what health checks and scrapes need; ~10 KiB each when held
+MAX_CONNECTIONS = 512  # well above what health checks and scrapes need; ~10 KiB each when held (measured)
 MIN_CONNECTIONS = 16
 BACKLOG = 128  # the listen queue (aiohttp's and asyncio's default): accepted in one go before the cap sees them
 BASE_FDS = 64  # the interpreter, the event loop, pipes, the AWS clients' connection pools
@@ -51,7 +51,8 @@ def descriptor_budget(targets: int) -> DescriptorBudget:
             soft = hard
         except (ValueError, OSError) as exc:  # a hard limit above the kernel's fs.nr_open: keep the soft one
             log.warning("cannot raise the open-files limit from %d to %d: %s", soft, hard, exc)
-    return DescriptorBudget(soft, hard, connection_limit(soft, targets))
+    unlimited = soft == resource.RLIM_INFINITY  # not on Linux (fs.nr_open bounds it), but -1 must not mean "none"
+    return DescriptorBudget(soft, hard, MAX_CONNECTIONS if unlimited else connection_limit(soft, targets))
 
 
 def connection_limit(soft: int, targets: int) -> int:

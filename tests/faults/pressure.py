@@ -105,6 +105,15 @@ def metric(values: Mapping[tuple[str, tuple[tuple[str, str], ...]], float], name
     return values.get((f"health_agent_{name}", tuple(sorted(labels.items()))), 0.0)
 
 
+def ensure_descriptors(needed: int) -> None:
+    """Raise this (test) process's soft RLIMIT_NOFILE so it can hold `needed` client sockets (CI runners often
+    start at 1,024); fail, naming the limit, if the hard limit does not allow it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        assert hard == resource.RLIM_INFINITY or hard >= needed, f"RLIMIT_NOFILE hard limit {hard} < {needed}"
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed if hard == resource.RLIM_INFINITY else hard, hard))
+
+
 def _limit_descriptors() -> None:  # runs in the child between fork and exec
     resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
 

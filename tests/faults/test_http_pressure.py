@@ -32,6 +32,7 @@ from tests.faults.pressure import (
     PressuredAgent,
     Stdout,
     ask_for_dumps,
+    ensure_descriptors,
     idle_connections,
     malformed_flood,
     metric,
@@ -55,6 +56,12 @@ OVERSHOOT = 128  # one accept batch (the listen backlog) may land before the cap
 DUMPS = 150  # ~1 KiB each: more than the 64 KiB a stalled stdout's queue holds
 
 Samples = dict[Any, float]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def descriptors_for_the_clients() -> None:
+    """The test process holds the 2,000 idle connections, the slow clients and the agent's pipes at once."""
+    ensure_descriptors(IDLE_CONNECTIONS + 1000)
 
 
 @pytest.fixture(scope="module")

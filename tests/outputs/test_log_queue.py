@@ -82,19 +82,19 @@ def test_a_stalled_stdout_never_blocks_the_caller_and_drops_are_counted_then_ann
     filler = fill(write_end)
     writer = writer_on(write_end, max_bytes=100 * 200)
     line = "x" * 199 + "\n"
-    started = time.monotonic()
-    accepted = []
+    accepted, slowest = [], 0.0
     for _ in range(2000):  # 400 KB
+        started = time.monotonic()
         accepted.append(writer.put(line))
+        slowest = max(slowest, time.monotonic() - started)
         time.sleep(0.0001)  # let the writer thread take lines (and block on the full pipe)
-    slowest = time.monotonic() - started
-    assert slowest < 2.0, f"2000 put() calls took {slowest:.2f}s against a stalled pipe"
+    assert slowest < 0.1, f"a put() took {slowest:.3f}s against a stalled pipe"
     refused = accepted.count(False)
     # 100 lines fit, the writer's batch stuck on the pipe included.
     assert refused == 2000 - 100 and writer.dropped()[QUEUE_FULL] == refused
     flushing = time.monotonic()
     assert writer.flush(0.3) is False
-    assert 0.25 <= time.monotonic() - flushing < 1.0
+    assert 0.25 <= time.monotonic() - flushing < 2.0
     data = read_available(read_end, until=b"log lines dropped")[filler:]
     notices = [json.loads(x) for x in data.decode().splitlines() if x.startswith("{")]
     assert len(notices) == 1 and notices[0]["level"] == "warning" and notices[0]["logger"] == "agent.logs"

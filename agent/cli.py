@@ -127,9 +127,17 @@ def _check(config: AgentConfig, as_json: bool) -> int:
 def _serve(config: AgentConfig) -> int:
     import asyncio
 
-    from agent.app import serve
+    from agent.outputs.log_queue import claim_stdout
 
-    return asyncio.run(serve(config))
+    claim_stdout()  # before the event loop opens its first descriptor
+
+    from agent.app import serve
+    from agent.outputs.logs import flush_logs
+
+    try:
+        return asyncio.run(serve(config))
+    finally:
+        flush_logs()  # the last lines ("stopped", or why it could not listen) reach stdout, within a bound
 
 
 def _sandbox(args: argparse.Namespace) -> int:

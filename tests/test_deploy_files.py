@@ -24,7 +24,9 @@ from agent.config.inputs import EnvSettings
 from agent.config.load import load_config
 from agent.config.models import AgentConfig
 from agent.healthcheck import DEFAULT_TIMEOUT_SECONDS
+from agent.outputs.connections import MAX_CONNECTIONS, connection_limit
 from agent.outputs.emf import FAILURE_DIMENSIONS, PROBE_DIMENSIONS, READY_DIMENSIONS
+from agent.outputs.log_queue import FLUSH_SECONDS
 from agent.outputs.metrics import build_registry, render
 from agent.outputs.server import HANDLER_TIMEOUT_SECONDS, PATHS, SHUTDOWN_TIMEOUT_SECONDS
 from agent.probes.base import ProbeResult
@@ -205,11 +207,21 @@ def test_container_health_check_is_within_ecs_limits_and_fits_the_command() -> N
 
 
 def test_stop_timeout_outlasts_the_agents_drain() -> None:
-    """ECS sends SIGKILL after stopTimeout: the drain (grace + HTTP shutdown) must finish first (Fargate: <= 120)."""
+    """ECS sends SIGKILL after stopTimeout: the drain (grace + HTTP shutdown + the last log lines) must finish
+    first (Fargate: <= 120)."""
     agent = containers()[AGENT]
     default = AgentConfig.model_fields["shutdown_grace_seconds"].default
     grace = float(env_of(agent).get("AGENT_SHUTDOWN_GRACE_SECONDS", default))
-    assert grace + SHUTDOWN_TIMEOUT_SECONDS < agent["stopTimeout"] <= 120
+    assert grace + SHUTDOWN_TIMEOUT_SECONDS + FLUSH_SECONDS < agent["stopTimeout"] <= 120
+
+
+def test_open_files_limit_leaves_the_full_connection_cap_and_room_for_the_probes() -> None:
+    """ulimits nofile: soft = hard (the agent raises soft to hard anyway), high enough that the HTTP connection cap
+    is the full MAX_CONNECTIONS with the probes' descriptors kept aside, even for many targets (ECS on EC2 starts
+    containers at 1,024 soft otherwise)."""
+    (nofile,) = [u for u in containers()[AGENT]["ulimits"] if u["name"] == "nofile"]
+    assert nofile["softLimit"] == nofile["hardLimit"]
+    assert connection_limit(nofile["softLimit"], targets=1000) == MAX_CONNECTIONS
 
 
 def test_passwords_come_only_from_secrets_manager() -> None:
@@ -313,7 +325,7 @@ def camel(value: Any) -> Any:
 
 
 SAME_IN_BOTH = ("essential", "healthCheck", "dependsOn", "stopTimeout", "startTimeout", "restartPolicy", "cpu",
-                "memory", "memoryReservation", "readonlyRootFilesystem", "user")  # fmt: skip
+                "memory", "memoryReservation", "readonlyRootFilesystem", "user", "ulimits")  # fmt: skip
 
 
 def test_cloudformation_task_definition_is_the_json_one() -> None:

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sys
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ from typing import IO
 
 from agent.aws.ecs_metadata import TaskIdentity, read_task_identity
 from agent.config.models import AgentConfig
+from agent.outputs.log_queue import stdout_writer
 from agent.outputs.logs import iso_utc
 from agent.probes.base import ProbeResult
 from agent.runtime.readiness import Status
@@ -182,7 +182,8 @@ def render(documents: Sequence[Document]) -> str:
 
 
 class EmfPublisher:
-    """Feeds the aggregator from the scheduler and writes each finished minute to stdout in one write."""
+    """Feeds the aggregator from the scheduler and writes each finished minute to stdout in one write (through
+    the log lines' queue, agent.outputs.log_queue: a stalled stdout drops and counts them, never blocks)."""
 
     def __init__(self, state: AgentState, config: AgentConfig, stream: IO[str] | None = None) -> None:
         self._state = state
@@ -231,12 +232,14 @@ class EmfPublisher:
         documents = [doc for w in windows for doc in window_documents(w, self._namespace, self._task_identity)]
         if not documents:
             return
-        stream = self._stream if self._stream is not None else sys.stdout
+        if self._stream is None:  # stdout: the log lines' queue and writer thread, never blocking the loop
+            stdout_writer().put(render(documents))
+            return
         try:
-            stream.write(render(documents))
-            stream.flush()
-        except OSError as exc:  # stdout closed: the log lines are lost as well, but shutdown must go on
-            log.error("cannot write CloudWatch metrics to stdout: %s", exc)
+            self._stream.write(render(documents))
+            self._stream.flush()
+        except OSError as exc:  # the stream is closed: shutdown must go on
+            log.error("cannot write CloudWatch metrics: %s", exc)
 
 
 def _log_death(task: asyncio.Task[None]) -> None:

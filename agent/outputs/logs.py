@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import IO
 
+from agent.outputs.log_queue import FLUSH_SECONDS, QueueingHandler, running_writer, stdout_writer
 from agent.shared.redact import redact
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
@@ -23,26 +24,66 @@ _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__di
 _CHATTY_LOGGERS = ("botocore", "aiobotocore")
 _CHATTY_LEVEL = logging.INFO
 
+# Malformed requests: this many lines at once, then one per this many seconds.
+BAD_REQUEST_BURST = 5
+BAD_REQUEST_EVERY = 10.0
+
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 
 
-class _BadRequestFilter(logging.Filter):
+class RateLimit:
+    """A token bucket: up to `burst` events at once, then one per `every` seconds; counts the events it refused."""
+
+    def __init__(self, burst: int, every: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._burst, self._every, self._clock = burst, every, clock
+        self._tokens = float(burst)
+        self._last = clock()
+        self.refused = 0  # since start
+        self._refused_since_allowed = 0
+
+    def allow(self) -> tuple[bool, int]:
+        """(whether this event may be logged, how many were refused since the last allowed one)."""
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) / self._every)
+        self._last = now
+        if self._tokens < 1:
+            self.refused += 1
+            self._refused_since_allowed += 1
+            return False, 0
+        self._tokens -= 1
+        skipped, self._refused_since_allowed = self._refused_since_allowed, 0
+        return True, skipped
+
+
+class BadRequestFilter(logging.Filter):
     """aiohttp logs a malformed request (the client's fault, already answered 4xx) at error level with a
     traceback that quotes the request's bytes: one scanner, or a TLS health check aimed at this HTTP port, would
-    fill the logs with them. Keep one warning line naming the kind of error; the client's bytes stay out."""
+    fill the logs with them. Keep one warning line naming the kind of error, the client's bytes left out, and at
+    most BAD_REQUEST_BURST of them at once, then one per BAD_REQUEST_EVERY seconds saying how many were left out
+    (all counted in health_agent_log_lines_suppressed_total)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.limit = RateLimit(BAD_REQUEST_BURST, BAD_REQUEST_EVERY, clock)
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         code = getattr(exc, "code", 500)
         if type(exc).__module__ == "aiohttp.http_exceptions" and isinstance(code, int) and code < 500:
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            allowed, skipped = self.limit.allow()
+            if not allowed:
+                return False
+            level = min(record.levelno, logging.WARNING)
+            record.levelno, record.levelname = level, logging.getLevelName(level)
             record.msg = f"{record.msg}: bad HTTP request ({type(exc).__name__}), answered {code}"
+            if skipped:
+                record.msg += f"; {skipped} more were not logged (at most one line per {BAD_REQUEST_EVERY:g} s)"
             record.exc_info, record.exc_text = None, None
-            return logging.getLogger().isEnabledFor(logging.WARNING)  # the error level let it through so far
+            return logging.getLogger().isEnabledFor(level)  # the error level let it through so far
         return True
 
 
-_BAD_REQUESTS = _BadRequestFilter()
+_BAD_REQUESTS = BadRequestFilter()
 
 
 # A traceback ends with what matters: keep more of it than of a message (redact() cuts a text at its end).
@@ -72,9 +113,17 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str = "info", stream: IO[str] | None = None) -> None:
-    """Send every log record to stdout (or stream) as JSON lines at the given level (debug..error)."""
-    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
-    handler.setFormatter(JsonFormatter())
+    """Send every log record as JSON lines at the given level (debug..error): to stdout through the writer thread
+    of agent.outputs.log_queue (never blocking the caller), or straight to `stream` (`check` logs to stderr)."""
+    formatter = JsonFormatter()
+    handler: logging.Handler
+    if stream is None:
+        writer = stdout_writer()
+        writer.notice_formatter = formatter
+        handler = QueueingHandler(writer)
+    else:
+        handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):  # idempotent: calling twice must not print every line twice
         root.removeHandler(old)
@@ -86,6 +135,17 @@ def setup_logging(level: str = "info", stream: IO[str] | None = None) -> None:
         logging.getLogger(name).setLevel(max(numeric, _CHATTY_LEVEL))
     logging.getLogger("aiohttp.server").addFilter(_BAD_REQUESTS)  # a filter instance is added only once
     logging.captureWarnings(True)  # Python warnings become JSON lines too, not stray stderr text
+
+
+def flush_logs(timeout: float = FLUSH_SECONDS) -> bool:
+    """At shutdown: wait up to `timeout` seconds for queued lines to reach stdout; False if it did not take them."""
+    writer = running_writer()
+    return writer.flush(timeout) if writer is not None else True
+
+
+def bad_request_lines_suppressed() -> int:
+    """Log lines about malformed HTTP requests left out by the rate limit, since start."""
+    return _BAD_REQUESTS.limit.refused
 
 
 def iso_utc(moment: float | datetime, timespec: str = "milliseconds") -> str:

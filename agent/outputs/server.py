@@ -11,7 +11,9 @@ from aiohttp.log import access_logger
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from agent.config.models import AgentConfig, StatusDetail
-from agent.outputs.listen import listening_site
+from agent.outputs.connections import MAX_CONNECTIONS, CappedSite, ConnectionCap
+from agent.outputs.io_metrics import OutputsCollector
+from agent.outputs.listen import dual_stack_socket
 from agent.outputs.logs import iso_utc
 from agent.outputs.metrics import build_registry, render
 from agent.outputs.status_page import PAGE_HEADERS, render_status_page
@@ -27,8 +29,13 @@ CLIENT_MAX_SIZE = 4096
 # Handlers only read a snapshot. The guard keeps a future handler that awaits from holding an ALB check past
 # the shortest ALB timeout (2 s).
 HANDLER_TIMEOUT_SECONDS = 1.0
-# Health checkers open a connection per check; Prometheus keeps one open between scrapes (15-60 s).
-KEEPALIVE_SECONDS = 75.0
+# aiohttp arms this timer when a connection opens and re-arms it after each answer; bytes arriving do not reset
+# it. So it is at once the time allowed for the first request's headers (a slow-headers client is cut here), and
+# how long an idle keep-alive connection is kept. Health checkers send at once; Prometheus simply reconnects
+# between scrapes (15-60 s). uvicorn's default keep-alive is 5 s too.
+KEEPALIVE_SECONDS = 5.0
+# After answering a request whose body was not read (a POST to a GET endpoint), how long to read and drop the rest.
+LINGER_SECONDS = 1.0
 SHUTDOWN_TIMEOUT_SECONDS = 2.0
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -47,12 +54,18 @@ def create_app(state: AgentState, config: AgentConfig) -> web.Application:
     return app
 
 
-async def start_server(app: web.Application, host: str, port: int, access_log: bool = False) -> web.AppRunner:
-    """Serve app on host:port inside the running loop; the caller awaits runner.cleanup() on shutdown."""
+async def start_server(
+    app: web.Application, host: str, port: int, access_log: bool = False, max_connections: int = MAX_CONNECTIONS
+) -> web.AppRunner:
+    """Serve app on host:port inside the running loop, at most `max_connections` at once (see
+    agent.outputs.connections); the caller awaits runner.cleanup() on shutdown."""
+    cap = ConnectionCap(max_connections)
+    app[REGISTRY_KEY].register(OutputsCollector(cap))
     runner = web.AppRunner(
         app,
         access_log=access_logger if access_log else None,  # a line per ALB check is noise by default
         keepalive_timeout=KEEPALIVE_SECONDS,
+        lingering_time=LINGER_SECONDS,
         max_headers=32,
         max_line_size=4096,
         max_field_size=4096,
@@ -60,7 +73,7 @@ async def start_server(app: web.Application, host: str, port: int, access_log: b
     )
     await runner.setup()
     try:
-        await listening_site(runner, host, port).start()
+        await CappedSite(runner, host, port, cap, sock=dual_stack_socket(host, port)).start()
     except OSError:  # port in use, bad address: release the runner before the error reaches the caller
         await runner.cleanup()
         raise

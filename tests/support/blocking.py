@@ -104,6 +104,19 @@ ALLOWED: tuple[Allowance, ...] = (
         "writes the stopped agent's output under test-artifacts/ after the run.",
     ),
     _allow(
+        "faults/pressure.py",
+        {"fds", "stdout_target"},
+        ("os.listdir", "os.readlink"),
+        "reads the agent child's /proc/PID/fd: procfs, answered from kernel memory.",
+    ),
+    _allow(
+        "faults/pressure.py",
+        {"_fill", "_drain", "_keep"},
+        EVERY,
+        "fills a pipe before the agent starts and empties it after it exited (both ends non-blocking), and writes "
+        "the stopped agent's output under test-artifacts/.",
+    ),
+    _allow(
         "faults/servers.py",
         {"_write"},
         EVERY,

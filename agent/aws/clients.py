@@ -101,6 +101,10 @@ class AwsClients:
         # own STS clients (web identity, role profiles) note their calls too.
         self._session.register("after-call", note_endpoint)
         self._session.register("after-call-error", note_operation)
+        # The default config of every client of the session, the chain's own STS clients included (botocore merges
+        # it under theirs): without it a throttled AssumeRoleWithWebIdentity retries in legacy mode, 5 calls and
+        # ~10 s, and the credentials probe times out instead of saying `throttled`.
+        self._session.set_default_client_config(_client_config(self.timeout_seconds))
         self._resolver = _fast_resolver(self._session, self.timeout_seconds, self._environ)
         # The session's clients load credentials through the same fast chain as the credentials probe.
         self._session.register_component("credential_provider", self._resolver)
@@ -211,14 +215,7 @@ class AwsClients:
         return client
 
     async def _open(self, service: str, region: str | None, credentials: Any) -> Any:
-        from aiobotocore.config import AioConfig
-
-        attempts, per_attempt = attempt_budget(self.timeout_seconds)
-        config = AioConfig(
-            connect_timeout=per_attempt,
-            read_timeout=per_attempt,
-            retries={"total_max_attempts": attempts, "mode": "standard"},
-        )
+        config = self._resolved_session().get_default_client_config()
         explicit: dict[str, Any] = {}
         if credentials is not None:
             explicit = {
@@ -242,6 +239,17 @@ class AwsClients:
     def _resolved_session(self) -> Any:
         self._resolved()
         return self._session
+
+
+def _client_config(timeout_seconds: float) -> Any:
+    from aiobotocore.config import AioConfig
+
+    attempts, per_attempt = attempt_budget(timeout_seconds)
+    return AioConfig(
+        connect_timeout=per_attempt,
+        read_timeout=per_attempt,
+        retries={"total_max_attempts": attempts, "mode": "standard"},
+    )
 
 
 def note_endpoint(http_response: Any, parsed: Any, **_: Any) -> None:

@@ -31,6 +31,7 @@ AWS_CALLS: Mapping[str, tuple[str, str]] = {
     "AssumeRoleWithWebIdentity": ("sts", "web_identity"),
     "GetSecretValue": ("secretsmanager", "secretsmanager"),
 }
+# botocore service name -> its service ID (the name users know; AWS_ENDPOINT_URL_<SERVICE_ID> overrides its endpoint).
 SERVICE_NAMES: Mapping[str, str] = {"sts": "STS", "secretsmanager": "Secrets Manager", "rds": "RDS"}
 
 AUTH_CODES = frozenset(

@@ -2,7 +2,7 @@
 how a probe picks the hint for an AWS failure.
 
 Fields: the probe's credential_facts() (endpoint, url, endpoint_host, proxy_state, role_arn,
-web_identity_token_file) and errors.call_facts() (service, aws_operation, aws_endpoint, aws_host).
+web_identity_token_file) and call_facts() (service, aws_operation, aws_endpoint, aws_host, endpoint_variable).
 """
 
 from __future__ import annotations
@@ -111,8 +111,8 @@ PROVIDER_HINTS: Mapping[str, str] = {
 }
 
 _WRONG_ENDPOINT = (
-    "{aws_host} does not know {aws_operation}: AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL_<SERVICE>) points at something"
-    " that is not {service}"
+    "{aws_host} does not know {aws_operation}: AWS_ENDPOINT_URL (or {endpoint_variable}) points at something that is"
+    " not {service}"
 )
 _UNSIGNED = (
     "{aws_host} received a request without a complete signature: check that nothing between the task and AWS (a"
@@ -193,4 +193,10 @@ def call_facts(failure: Failure, service: str, endpoint: str | None = None) -> d
     name = SERVICE_NAMES.get(service, service)
     url = failure.details.get("aws_endpoint") or endpoint
     host = (urlsplit(url).netloc or url) if url else f"the {name} endpoint"
-    return {"service": name, "aws_operation": operation or "the call", "aws_endpoint": url or host, "aws_host": host}
+    return {
+        "service": name,
+        "aws_operation": operation or "the call",
+        "aws_endpoint": url or host,
+        "aws_host": host,
+        "endpoint_variable": f"AWS_ENDPOINT_URL_{name.upper().replace(' ', '_')}",
+    }

@@ -32,6 +32,7 @@ _HINTS = {
     "server": "STS answered with a server error; usually transient: it is retried on the next run",
 }
 _HINTS["dns"] = _HINTS["timeout"] = _HINTS["tls"] = _HINTS["network"]
+_HINTS["sts:ExpiredTokenException"] = _HINTS["sts:ExpiredToken"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,7 +65,14 @@ _HINTS = {
     "server": "Secrets Manager answered with a server error; usually transient: it is retried next run",
 }
 _HINTS["dns"] = _HINTS["timeout"] = _HINTS["tls"] = _HINTS["network"]
-for _code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "UnrecognizedClientException"):
+for _code in (
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+):
     _HINTS[f"secretsmanager:{_code}"] = _REJECTED_CREDENTIALS
 
 

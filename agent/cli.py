@@ -43,7 +43,8 @@ class _Parser(argparse.ArgumentParser):
     shown: it comes from the configuration models (pydantic), which the `healthcheck` path must not import."""
 
     def __init__(self, *args: Any, environment: str | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
         self._environment = environment
 
     def format_help(self) -> str:

@@ -105,37 +105,6 @@ SERVER_CODES = frozenset(
         "IDPCommunicationError",  # STS could not reach the token's OIDC issuer; transient
     }
 )
-# Errors every API may answer outside its model: each API reference's "Common Errors" page, plus what botocore's
-# retry handler knows (throttling) and the token errors STS and JSON services answer. The model walk checks these too.
-COMMON_ERROR_CODES = frozenset(
-    {
-        "AccessDeniedException",
-        "AccessDenied",
-        "IncompleteSignature",
-        "InternalFailure",
-        "InvalidAction",
-        "InvalidClientTokenId",
-        "NotAuthorized",
-        "OptInRequired",
-        "RequestExpired",
-        "ServiceUnavailable",
-        "ThrottlingException",
-        "ValidationError",
-        "MissingAuthenticationToken",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "UnrecognizedClientException",
-        "MissingAction",
-        "MissingParameter",
-        "InvalidParameterCombination",
-        "InvalidParameterValue",
-        "InvalidQueryParameter",
-        "MalformedQueryString",
-    }
-    | THROTTLING_CODES
-)
-
 NO_CREDENTIALS_MESSAGE = (
     "no AWS credentials: the task definition has no task role (taskRoleArn), and no other source"
     " (AWS_ACCESS_KEY_ID, AWS_PROFILE, instance role) provided any"

@@ -82,7 +82,7 @@ def environment_help(command: str) -> str:
     else:
         from agent.config.load import STANDARD_VARIABLES
 
-        lines = _agent_lines(command) + ["", "also read:"]
+        lines = [*_agent_lines(command), "", "also read:"]
         for name in STANDARD_VARIABLES:
             lines += _line(name, STANDARD[name])
         lines += ["", "read by botocore itself (the AWS SDK's variables):"]

@@ -38,7 +38,7 @@ async def check(aws_env: AwsEnv, tmp_path: Path, sts_endpoints: str) -> dict[str
     assert proc.returncode == 1, proc.stderr
     report: dict[str, Any] = json.loads(proc.stdout)
     (found,) = [p for p in report["probes"] if p["probe"] == "credentials"]
-    return found
+    return dict(found)
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ import botocore.session
 import pytest
 
 from agent.aws.clients import AwsClients
-from agent.aws.errors import AWS_CALLS, COMMON_ERROR_CODES, THROTTLING_CODES
+from agent.aws.errors import AWS_CALLS, THROTTLING_CODES
 from agent.probes.base import TargetState
 from agent.probes.credentials import CredentialsProbe
 from agent.probes.runner import run_probe
@@ -29,6 +29,37 @@ from agent.shared.reasons import Reason
 from tests.support.aws import PROBE_TIMEOUT, REGION, AwsEnv, AwsErrorStub, make_target
 
 Stub = Callable[..., Awaitable[AwsErrorStub]]
+# Errors every API may answer outside its model: each API reference's "Common Errors" page, plus what botocore's
+# retry handler knows (throttling), and the token errors STS and JSON services answer.
+COMMON_ERROR_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "AccessDenied",
+        "IncompleteSignature",
+        "InternalFailure",
+        "InvalidAction",
+        "InvalidClientTokenId",
+        "NotAuthorized",
+        "OptInRequired",
+        "RequestExpired",
+        "ServiceUnavailable",
+        "ThrottlingException",
+        "ValidationError",
+        "MissingAuthenticationToken",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "UnrecognizedClientException",
+        "MissingAction",
+        "MissingParameter",
+        "InvalidParameterCombination",
+        "InvalidParameterValue",
+        "InvalidQueryParameter",
+        "MalformedQueryString",
+    }
+    | THROTTLING_CODES
+)
+
 ROLE_ARN = "arn:aws:iam::123456789012:role/orders-app"
 KEYS = Keys("AKIAMODELWALK0000000", "model-walk-secret-key-0000000000000000")
 # HTTP statuses AWS documents for the common errors (each API reference's "Common Errors"); 400 for the rest.

@@ -10,8 +10,9 @@ from aiohttp.client_exceptions import ClientConnectorDNSError, ClientConnectorEr
 from aiohttp.client_reqrep import ConnectionKey
 from botocore import exceptions as bx
 
-from agent.aws.errors import AUTH_CODES, THROTTLING_CODES, chain, classify, error_code
+from agent.aws.errors import AUTH_CODES, THROTTLING_CODES, classify, error_code
 from agent.aws.hints import common_hint
+from agent.aws.provider_errors import chain
 from agent.shared.reasons import Failure, Reason, Scope, default_scope
 
 URL = "http://127.0.0.1:9/v2/credentials/task"
@@ -59,7 +60,10 @@ def status_error(status: int) -> BaseException:
 @pytest.mark.parametrize("code", sorted(AUTH_CODES))
 def test_auth_codes_are_auth(code: str) -> None:
     assert classify(client_error(code, 403, operation="GetCallerIdentity"), "sts") == Failure(
-        Reason.AUTH, f"sts:{code}", f"GetCallerIdentity failed: {code}: m", details={"aws_operation": "GetCallerIdentity"}
+        Reason.AUTH,
+        f"sts:{code}",
+        f"GetCallerIdentity failed: {code}: m",
+        details={"aws_operation": "GetCallerIdentity"},
     )
 
 

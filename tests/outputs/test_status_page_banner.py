@@ -14,7 +14,7 @@ from tests.support.results import PAIRS, failed, make_config, passed
 async def banner(state: AgentState) -> str:
     async with serve(state, make_config(failure_threshold=3)) as base:
         reply = await fetch(f"{base}/")
-    html = reply.body.decode()
+    html = bytes(reply.body).decode()
     start = html.index('<div class="banner"')
     return html[start : html.index("</div>", start)]
 

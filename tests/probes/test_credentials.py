@@ -197,7 +197,9 @@ async def test_sts_endpoint_refused_is_network_and_names_the_endpoint_called(
     aws_env.keys(moto.identities.user)
     result = await run_probe(probe(aws), PROBE_TIMEOUT)
     assert (result.reason, result.code) == (Reason.NETWORK, "sts:refused")
-    assert result.hint.startswith(f"cannot reach STS at 127.0.0.1:{port}: allow outbound HTTPS (443) to 127.0.0.1:{port}")
+    assert result.hint.startswith(
+        f"cannot reach STS at 127.0.0.1:{port}: allow outbound HTTPS (443) to 127.0.0.1:{port}"
+    )
     assert "amazonaws.com" not in result.hint
     assert result.details["aws_endpoint"] == f"http://127.0.0.1:{port}"
 

@@ -192,7 +192,9 @@ async def test_web_identity_without_a_role_arn_is_config(aws_env: AwsEnv, aws: A
     aws_env.set("AWS_WEB_IDENTITY_TOKEN_FILE", str(token))
     result = await run_either(aws, probe)
     assert (result.reason, result.code) == (Reason.CONFIG, "web_identity:no_role_arn")
-    assert result.message == "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not: there is no role to ask STS for"
+    assert (
+        result.message == "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not: there is no role to ask STS for"
+    )
     assert result.hint.startswith("set AWS_ROLE_ARN to the IAM role this service account may assume")
 
 

@@ -115,7 +115,8 @@ async def walk(operation: str, stub: AwsErrorStub, run: Callable[[], Awaitable[t
 
 def test_the_walk_covers_every_modelled_call_and_finds_codes() -> None:
     """The table lists the calls the agent makes or causes, and the models give codes to walk."""
-    assert set(AWS_CALLS) == {"GetCallerIdentity", "AssumeRole", "AssumeRoleWithWebIdentity", "GetSecretValue"}
+    walked = {"GetCallerIdentity", "AssumeRole", "AssumeRoleWithWebIdentity", "GetSecretValue"}
+    assert set(AWS_CALLS) == walked, "a call added to AWS_CALLS needs its walk here (a test_<operation> below)"
     assert {code for code, _ in modelled_errors("AssumeRoleWithWebIdentity")} >= {
         "IDPRejectedClaim",
         "InvalidIdentityToken",

@@ -15,12 +15,13 @@ import pytest
 from aiohttp import web
 
 from agent.aws.clients import AwsClients
+from agent.aws.hints import common_hint
 from agent.probes.base import ProbeResult, TargetState
-from agent.probes.credentials import CredentialsProbe
+from agent.probes.credentials import CredentialsProbe, credential_facts
 from agent.probes.runner import run_probe
 from agent.probes.secret import SecretProbe
 from agent.sandbox.aws import CredentialsEndpoint, EndpointMode, app_runner, loopback_socket
-from agent.shared.reasons import Reason, Scope
+from agent.shared.reasons import Failure, Reason, Scope
 from tests.support.aws import PROBE_TIMEOUT, REGION, AwsEnv, make_target
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/orders-app"
@@ -233,3 +234,17 @@ async def test_imds_without_a_token_and_v1_disabled_is_config(
         result = await credentials(aws)
     assert (result.reason, result.code) == (Reason.CONFIG, "imds:no_token")
     assert "HttpPutResponseHopLimit 2" in result.hint
+
+
+def test_on_ecs_the_proxy_hint_names_169_254_170_2_and_whether_no_proxy_covers_it() -> None:
+    """On ECS (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) the endpoint is 169.254.170.2: the hint names that address,
+    and says whether NO_PROXY (here a CIDR block, as curl and Go read it) already exempts it."""
+    failure = Failure(Reason.NETWORK, "credentials:proxy_http_403", "")
+    environ = {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/3f8e", "HTTPS_PROXY": "http://proxy:3128"}
+    hint = common_hint(failure, credential_facts(AwsClients(1.0, environ), "container-role"))
+    assert "Add 169.254.170.2 (and 169.254.169.254) to NO_PROXY" in hint
+    assert "(here HTTPS_PROXY=proxy:3128, and NO_PROXY is unset)" in hint
+    environ["NO_PROXY"] = "169.254.0.0/16"
+    hint = common_hint(failure, credential_facts(AwsClients(1.0, environ), "container-role"))
+    assert "and NO_PROXY=169.254.0.0/16, which covers 169.254.170.2" in hint
+    assert "curl --noproxy '*' -s http://169.254.170.2/v2/credentials/3f8e" in hint

@@ -7,14 +7,13 @@ aiobotocore is imported only when an AwsClients is entered, so an agent without 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from agent.aws.container import container_fetcher
-from agent.aws.errors import CALL_ATTRIBUTE, ENDPOINT_KEY
+from agent.aws.errors import note_endpoint, note_operation
 from agent.config.aws_env import (
     WEB_IDENTITY_TOKEN_FILE,
     ProxySettings,
@@ -250,20 +249,6 @@ def _client_config(timeout_seconds: float) -> Any:
         read_timeout=per_attempt,
         retries={"total_max_attempts": attempts, "mode": "standard"},
     )
-
-
-def note_endpoint(http_response: Any, parsed: Any, **_: Any) -> None:
-    """botocore `after-call` handler: an error answer keeps the URL that gave it (the hints name that endpoint)."""
-    if http_response is not None and http_response.status_code >= 300 and isinstance(parsed, dict):
-        parsed.setdefault("ResponseMetadata", {})[ENDPOINT_KEY] = str(http_response.url)
-
-
-def note_operation(exception: BaseException | None, event_name: str, **_: Any) -> None:
-    """botocore `after-call-error` handler: a transport error keeps the operation it broke (the innermost one,
-    e.g. the chain's AssumeRoleWithWebIdentity inside a GetSecretValue)."""
-    if exception is not None and not hasattr(exception, CALL_ATTRIBUTE):
-        with contextlib.suppress(AttributeError):  # an exception type with __slots__: nothing to note
-            setattr(exception, CALL_ATTRIBUTE, event_name.rsplit(".", 1)[-1])
 
 
 class _Counted:

@@ -11,6 +11,7 @@ botocore is imported inside the functions: an agent without AWS features never l
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import socket
@@ -109,8 +110,8 @@ NO_CREDENTIALS_MESSAGE = (
     "no AWS credentials: the task definition has no task role (taskRoleArn), and no other source"
     " (AWS_ACCESS_KEY_ID, AWS_PROFILE, instance role) provided any"
 )
-# Set by the botocore event handlers of agent.aws.clients: an error answer's URL (in its ResponseMetadata), and the
-# operation a transport error broke (an attribute of the exception).
+# Set by note_endpoint and note_operation (botocore event handlers AwsClients registers): an error answer's URL (in
+# its ResponseMetadata), and the operation a transport error broke (an attribute of the exception).
 ENDPOINT_KEY = "AgentEndpoint"
 CALL_ATTRIBUTE = "agent_aws_operation"
 _XML_CODE = re.compile(r"<Code>([^<]+)</Code>")
@@ -219,6 +220,21 @@ def _reason_for(code: str, status: object) -> Reason:
     if isinstance(status, int) and status >= 500:
         return Reason.SERVER
     return Reason.UNKNOWN
+
+
+def note_endpoint(http_response: Any, parsed: Any, **_: Any) -> None:
+    """botocore `after-call` handler: an error answer keeps the URL that gave it (the hints name that endpoint)."""
+    if http_response is not None and http_response.status_code >= 300 and isinstance(parsed, dict):
+        parts = urlsplit(str(http_response.url))  # scheme and host only: a path or query is no one's business
+        parsed.setdefault("ResponseMetadata", {})[ENDPOINT_KEY] = f"{parts.scheme}://{parts.netloc}"
+
+
+def note_operation(exception: BaseException | None, event_name: str, **_: Any) -> None:
+    """botocore `after-call-error` handler: a transport error keeps the operation it broke (the innermost one,
+    e.g. the chain's AssumeRoleWithWebIdentity inside a GetSecretValue)."""
+    if exception is not None and not hasattr(exception, CALL_ATTRIBUTE):
+        with contextlib.suppress(AttributeError):  # an exception type with __slots__: nothing to note
+            setattr(exception, CALL_ATTRIBUTE, event_name.rsplit(".", 1)[-1])
 
 
 def _is_dns(exc: BaseException) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agent.config.models import AgentConfig
@@ -38,15 +38,35 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose epilog, the environment variables its command reads, is written only when help is
+    shown: it comes from the configuration models (pydantic), which the `healthcheck` path must not import."""
+
+    def __init__(self, *args: Any, environment: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+        self._environment = environment
+
+    def format_help(self) -> str:
+        if self._environment is not None and self.epilog is None:
+            from agent.config.reference import environment_help
+
+            self.epilog = environment_help(self._environment)
+        return super().format_help()
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ecs-health-agent",
         description="Proves an ECS task can reach its database; says why when it cannot.",
+        epilog="`ecs-health-agent COMMAND --help` lists the environment variables COMMAND reads, with defaults.",
     )
     parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve = commands.add_parser("serve", help="run the sidecar: probes in the background, /ready /metrics (default)")
-    check = commands.add_parser("check", help="run every check once and print the diagnosis")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    serve = commands.add_parser(
+        "serve", help="run the sidecar: probes in the background, /ready /metrics (default)", environment="serve"
+    )
+    check = commands.add_parser("check", help="run every check once and print the diagnosis", environment="check")
     check.add_argument("--json", action="store_true", help="print JSON instead of the checklist")
     for sub in (parser, serve, check):
         sub.add_argument(
@@ -55,11 +75,15 @@ def _parser() -> argparse.ArgumentParser:
             default=argparse.SUPPRESS if sub is not parser else None,
             help="YAML file with database.connections (the diagnostics guide's shape)",
         )
-    health = commands.add_parser("healthcheck", help="exit 0 if the local agent answers 200 (ECS healthCheck)")
+    health = commands.add_parser(
+        "healthcheck", help="exit 0 if the local agent answers 200 (ECS healthCheck)", environment="healthcheck"
+    )
     health.add_argument("--ready", action="store_true", help="ask /ready instead of /health")
     health.add_argument("--port", type=_port, default=None, help="agent port (default: AGENT_PORT or 8099)")
     sandbox = commands.add_parser(
-        "sandbox", help="a stand-in for an ECS task on this machine (moto, PostgreSQL) with the agent inside"
+        "sandbox",
+        help="a stand-in for an ECS task on this machine (moto, PostgreSQL) with the agent inside",
+        environment="sandbox",
     )
     sandbox.add_argument("--port", type=int, default=8099, help="the agent's port on 127.0.0.1 (default 8099)")
     sandbox.add_argument("--control-port", type=int, default=8098, help="the break/fix API's port (default 8098)")
@@ -113,12 +137,13 @@ def _load(path: Path | None) -> AgentConfig | None:
 def _check(config: AgentConfig, as_json: bool) -> int:
     import asyncio
 
-    from agent.outputs.logs import setup_logging
+    from agent.outputs.logs import quiet_libraries, setup_logging
     from agent.outputs.report import as_checklist
     from agent.outputs.report import as_json as render_json
     from agent.runtime.check import run_check
 
     setup_logging(config.log_level, stream=sys.stderr)  # stdout is the report
+    quiet_libraries(config.log_level)
     results = asyncio.run(run_check(config))
     print(render_json(results) if as_json else as_checklist(results))
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED

@@ -243,6 +243,6 @@ async def test_checklist_output_is_readable(pg_server: Server, pg_admin: PgAdmin
         run_agent, "check", env={"AGENT_DB_DSN": pg_dsn(pg_server, user), "AGENT_DB_PASSWORD": "wrong-password"}
     )
     assert proc.returncode == 1
-    assert "1 of 1 checks failed" in proc.stdout
+    assert "ecs-health-agent check: 1 failed\n" in proc.stdout
     assert "FAIL  db [default]" in proc.stdout and "auth (pg:28P01" in proc.stdout
     assert "next: " in proc.stdout

@@ -7,14 +7,23 @@ aiobotocore is imported only when an AwsClients is entered, so an agent without 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
+from agent.aws.container import container_fetcher, refuse_redirects
+from agent.aws.errors import note_endpoint, note_operation
+from agent.config.aws_env import (
+    WEB_IDENTITY_TOKEN_FILE,
+    ProxySettings,
+    WebIdentity,
+    aws_environ,
+    proxy_settings,
+    web_identity,
+)
 from agent.shared.counters import COUNTERS
-from agent.shared.reasons import Reason
+from agent.shared.reasons import Failure, Reason
 from agent.shared.redact import SECRETS
 
 if TYPE_CHECKING:
@@ -29,10 +38,7 @@ RDS_TOKEN_EXPIRES_SECONDS = 900  # RDS IAM auth tokens are valid for 15 minutes 
 MAX_ATTEMPTS = 2  # legacy retries turned one throttled call into 5 calls and ~10 s
 # botocore's standard mode sleeps up to 1 s before a retry; the attempts share what is left of the timeout.
 _RETRY_BACKOFF_MAX = 1.0
-# The container endpoint is on the host or link-local: it answers in milliseconds or not at all.
-_CONTAINER_FETCH_SHARE = 0.3
-_CONTAINER_FETCH_ATTEMPTS = 2
-_CONTAINER_FETCH_SLEEP = 0.1
+_CONTAINER_FETCH_SHARE = 0.3  # of the probe's timeout, for one container credentials fetch
 
 ClientKey = tuple[str, str | None, str | None]
 
@@ -81,7 +87,7 @@ class AwsClients:
     def __init__(self, timeout_seconds: float, environ: Mapping[str, str] | None = None) -> None:
         self.timeout_seconds = timeout_seconds
         # botocore reads os.environ itself; we read the same mapping only to name the endpoint in hints.
-        self._environ = os.environ if environ is None else environ
+        self._environ = aws_environ() if environ is None else environ
         self._session: Any = None
         self._resolver: Any = None
         self._clients: dict[ClientKey, Any] = {}
@@ -92,6 +98,14 @@ class AwsClients:
         from aiobotocore.session import get_session
 
         self._session = get_session()
+        # Registered before any client exists (clients copy the session's handlers when created), so the chain's
+        # own STS clients (web identity, role profiles) note their calls too.
+        self._session.register("after-call", note_endpoint)
+        self._session.register("after-call-error", note_operation)
+        # The default config of every client of the session, the chain's own STS clients included (botocore merges
+        # it under theirs): without it a throttled AssumeRoleWithWebIdentity retries in legacy mode, 5 calls and
+        # ~10 s, and the credentials probe times out instead of saying `throttled`.
+        self._session.set_default_client_config(_client_config(self.timeout_seconds))
         self._resolver = _fast_resolver(self._session, self.timeout_seconds, self._environ)
         # The session's clients load credentials through the same fast chain as the credentials probe.
         self._session.register_component("credential_provider", self._resolver)
@@ -112,6 +126,39 @@ class AwsClients:
     def container_endpoint(self) -> ContainerEndpoint | None:
         """The container credentials endpoint this task uses, if any."""
         return container_endpoint(self._environ)
+
+    @property
+    def web_identity(self) -> WebIdentity:
+        """EKS web identity (IRSA) variables, as set."""
+        return web_identity(self._environ)
+
+    @property
+    def proxies(self) -> ProxySettings:
+        """HTTP(S)_PROXY and NO_PROXY, as set (proxies as host:port only)."""
+        return proxy_settings(self._environ)
+
+    def credential_files(self) -> dict[str, str]:
+        """Token files the credential chain reads: path -> the variable that names it."""
+        files = {}
+        endpoint = self.container_endpoint
+        if endpoint is not None and endpoint.token_file:
+            files[endpoint.token_file] = TOKEN_FILE
+        if self.web_identity.token_file:
+            files[self.web_identity.token_file] = WEB_IDENTITY_TOKEN_FILE
+        return files
+
+    def classify(self, exc: BaseException, service: str) -> Failure | None:
+        """agent.aws.errors.classify, knowing which variable named each token file."""
+        from agent.aws.errors import classify
+
+        return classify(exc, service, self.credential_files())
+
+    def endpoint_url(self, service: str, region: str | None) -> str | None:
+        """The endpoint an open client for (service, region) calls (its meta.endpoint_url), if one is open."""
+        for (name, client_region, _), client in self._clients.items():
+            if (name, client_region) == (service, region):
+                return cast(str, client.meta.endpoint_url)
+        return None
 
     async def load_credentials(self) -> Any:
         """Credentials fresh from the provider chain (not the session's cache), or None if there are none.
@@ -169,14 +216,7 @@ class AwsClients:
         return client
 
     async def _open(self, service: str, region: str | None, credentials: Any) -> Any:
-        from aiobotocore.config import AioConfig
-
-        attempts, per_attempt = attempt_budget(self.timeout_seconds)
-        config = AioConfig(
-            connect_timeout=per_attempt,
-            read_timeout=per_attempt,
-            retries={"total_max_attempts": attempts, "mode": "standard"},
-        )
+        config = self._resolved_session().get_default_client_config()
         explicit: dict[str, Any] = {}
         if credentials is not None:
             explicit = {
@@ -200,6 +240,17 @@ class AwsClients:
     def _resolved_session(self) -> Any:
         self._resolved()
         return self._session
+
+
+def _client_config(timeout_seconds: float) -> Any:
+    from aiobotocore.config import AioConfig
+
+    attempts, per_attempt = attempt_budget(timeout_seconds)
+    return AioConfig(
+        connect_timeout=per_attempt,
+        read_timeout=per_attempt,
+        retries={"total_max_attempts": attempts, "mode": "standard"},
+    )
 
 
 class _Counted:
@@ -235,21 +286,9 @@ def _fast_resolver(session: Any, timeout_seconds: float, environ: Mapping[str, s
     The default container fetcher tries 3 times with a 2 s timeout and 1 s sleeps: ~9 s against a silent
     endpoint, longer than the probe may take.
     """
-    # Private API (listed in agent/shared/private_api.py): _RefCountedSession, the fetcher's class constants,
-    # ContainerProvider._build_headers, the instance metadata provider's _role_fetcher and its _session, and the
-    # resolver's `providers` list.
+    # Private API (listed in agent/shared/private_api.py): ContainerProvider._build_headers, the instance metadata
+    # provider's _role_fetcher and its _session, and the resolver's `providers` list.
     from aiobotocore.credentials import AioContainerProvider, create_credential_resolver
-    from aiobotocore.utils import AioContainerMetadataFetcher, _RefCountedSession
-
-    class ProbeContainerFetcher(AioContainerMetadataFetcher):  # type: ignore[misc]
-        RETRY_ATTEMPTS = _CONTAINER_FETCH_ATTEMPTS
-        SLEEP_TIME = _CONTAINER_FETCH_SLEEP
-
-        def __init__(self, timeout: float, verify: bool) -> None:
-            self.TIMEOUT_SECONDS = timeout
-            # The fetcher opens a new HTTP session per fetch (every credentials run); with verify on, each one
-            # loads the CA bundle (~25 ms of CPU, most of an idle agent's), which only an https endpoint needs.
-            super().__init__(session=refuse_redirects(_RefCountedSession(timeout=timeout, verify=verify)))
 
     class ProbeContainerProvider(AioContainerProvider):  # type: ignore[misc]
         def _build_headers(self) -> dict[str, str] | None:
@@ -261,38 +300,10 @@ def _fast_resolver(session: Any, timeout_seconds: float, environ: Mapping[str, s
     resolver = create_credential_resolver(session)
     endpoint = container_endpoint(environ)
     verify = endpoint is None or not endpoint.url.startswith("http://")
-    fetcher = ProbeContainerFetcher(max(0.1, timeout_seconds * _CONTAINER_FETCH_SHARE), verify)
+    fetcher = container_fetcher(max(0.1, timeout_seconds * _CONTAINER_FETCH_SHARE), verify)
     provider = ProbeContainerProvider(environ=environ, fetcher=fetcher)
     methods = [p.METHOD for p in resolver.providers]
     resolver.providers[methods.index(provider.METHOD)] = provider
     for instance_metadata in (p for p in resolver.providers if p.METHOD == "iam-role"):
         refuse_redirects(instance_metadata._role_fetcher._session)
     return resolver
-
-
-def refuse_redirects(http_session: Any) -> Any:
-    """Make an aiobotocore HTTP session (AIOHTTPSession) answer a redirect as the 3xx it is, never follow it.
-
-    A credentials source must answer itself: aiohttp follows a 302 by default, so an endpoint (or anything in
-    between) could send the fetch to another host and have its keys used. botocore's own urllib3 session never
-    follows one; aiobotocore's leaves aiohttp's default. The fetchers then see a non-200 answer and fail.
-    """
-    # Private API (listed in agent/shared/private_api.py): AIOHTTPSession._get_session, where aiobotocore gets the
-    # aiohttp.ClientSession whose request() it awaits.
-    get_session = http_session._get_session
-
-    async def without_redirects(proxy_url: str | None) -> _WithoutRedirects:
-        return _WithoutRedirects(await get_session(proxy_url))
-
-    http_session._get_session = without_redirects
-    return http_session
-
-
-class _WithoutRedirects:
-    """An aiohttp.ClientSession whose request() never follows a redirect (all aiobotocore's send() calls)."""
-
-    def __init__(self, session: Any) -> None:
-        self._session = session
-
-    def request(self, method: str, url: Any, **kwargs: Any) -> Any:
-        return self._session.request(method, url, allow_redirects=False, **kwargs)

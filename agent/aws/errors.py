@@ -1,35 +1,59 @@
 """The one table that turns botocore's exceptions into Failures with stable codes, and the hints they share.
 
+Codes: `{service}:{AWS error code}` for an API's answer (`sts:InvalidClientTokenId`, `secretsmanager:...`), where the
+STS calls botocore's credential chain makes are named by their provider (`web_identity:IDPRejectedClaim`,
+`assume_role:AccessDenied`); `aws:throttled:{code}` for throttling, whatever the call; `{service}:refused`, `:dns`,
+`:connect_timeout`... for transport failures; `credentials:*`, `web_identity:*`, `imds:*` for what the credential
+providers raise themselves (agent.aws.provider_errors).
+
 botocore is imported inside the functions: an agent without AWS features never loads it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-from agent.shared.hints import missing_fields, render
+from agent.aws.provider_errors import chain, retrieval_failure, setup_failure
 from agent.shared.reasons import Failure, Reason, describe
+
+# Every AWS API call the agent makes or causes (botocore's chain calls STS for EKS web identity and for role
+# profiles): operation -> (botocore service name, code prefix). tests/aws/test_error_models.py walks botocore's
+# service model of each, so no error code a model lists can classify as `unknown`. A new call goes here, with the
+# hints of its codes.
+AWS_CALLS: Mapping[str, tuple[str, str]] = {
+    "GetCallerIdentity": ("sts", "sts"),
+    "AssumeRole": ("sts", "assume_role"),
+    "AssumeRoleWithWebIdentity": ("sts", "web_identity"),
+    "GetSecretValue": ("secretsmanager", "secretsmanager"),
+}
+# botocore service name -> its service ID (the name users know; AWS_ENDPOINT_URL_<SERVICE_ID> overrides its endpoint).
+SERVICE_NAMES: Mapping[str, str] = {"sts": "STS", "secretsmanager": "Secrets Manager", "rds": "RDS"}
 
 AUTH_CODES = frozenset(
     {
         "InvalidClientTokenId",
         "SignatureDoesNotMatch",
         "ExpiredToken",
-        "ExpiredTokenException",
+        "ExpiredTokenException",  # AssumeRole*: the caller's session token, or the web identity token, expired
         "UnrecognizedClientException",
         "InvalidSignatureException",
         "IncompleteSignature",
         "MissingAuthenticationToken",
         "AuthFailure",
+        "NotAuthorized",
         "RequestExpired",  # the task's clock is off by more than 5 minutes
         "AccessDenied",
         "AccessDeniedException",
         "DecryptionFailure",  # Secrets Manager could not use the KMS key on our behalf
         "KMSAccessDeniedException",
+        "IDPRejectedClaim",  # AssumeRoleWithWebIdentity: the role's trust policy does not accept the token's claims
+        "InvalidIdentityToken",  # AssumeRoleWithWebIdentity: the token's issuer is not an IAM OIDC provider here
     }
 )
 CONFIG_CODES = frozenset(
@@ -38,9 +62,19 @@ CONFIG_CODES = frozenset(
         "InvalidRequestException",  # Secrets Manager: e.g. the secret is scheduled for deletion
         "InvalidParameterException",
         "InvalidParameterValue",
+        "InvalidParameterCombination",
+        "MissingParameter",
         "ValidationError",
         "ValidationException",
         "DBInstanceNotFound",
+        "InvalidAction",  # the endpoint does not know the operation: AWS_ENDPOINT_URL points elsewhere
+        "MissingAction",
+        "MalformedQueryString",
+        "InvalidQueryParameter",
+        "OptInRequired",  # the account is not subscribed to the service (or the region is not enabled)
+        "RegionDisabledException",  # STS is not activated in the region of the endpoint called
+        "MalformedPolicyDocument",
+        "PackedPolicyTooLarge",
     }
 )
 # botocore/retries/standard.py ThrottledRetryableChecker._THROTTLED_ERROR_CODES (private there, so copied).
@@ -69,21 +103,26 @@ SERVER_CODES = frozenset(
         "InternalError",
         "ServiceUnavailable",
         "ServiceUnavailableException",
+        "IDPCommunicationError",  # STS could not reach the token's OIDC issuer; transient
     }
 )
-
 NO_CREDENTIALS_MESSAGE = (
     "no AWS credentials: the task definition has no task role (taskRoleArn), and no other source"
     " (AWS_ACCESS_KEY_ID, AWS_PROFILE, instance role) provided any"
 )
-_HTTP_STATUS = re.compile(r"non 200 response (\d{3})")
+# Set by note_endpoint and note_operation (botocore event handlers AwsClients registers): an error answer's URL (in
+# its ResponseMetadata), and the operation a transport error broke (an attribute of the exception).
+ENDPOINT_KEY = "AgentEndpoint"
+CALL_ATTRIBUTE = "agent_aws_operation"
 _XML_CODE = re.compile(r"<Code>([^<]+)</Code>")
 _XML_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
-_CONTAINER_RESPONSE_KEYS = frozenset({"AccessKeyId", "SecretAccessKey", "Token", "Expiration"})
 
 
-def classify(exc: BaseException, service: str = "aws") -> Failure | None:
-    """A Failure for a botocore/aiobotocore exception raised while talking to `service`, or None."""
+def classify(exc: BaseException, service: str = "aws", files: Mapping[str, str] | None = None) -> Failure | None:
+    """A Failure for a botocore/aiobotocore exception raised while talking to `service`, or None.
+
+    `files` maps a credentials file's path to the variable naming it (see AwsClients.credential_files).
+    """
     from botocore.exceptions import ClientError, CredentialRetrievalError, EndpointConnectionError
     from botocore.parsers import ResponseParserError
 
@@ -92,13 +131,16 @@ def classify(exc: BaseException, service: str = "aws") -> Failure | None:
     if isinstance(exc, ResponseParserError):
         return Failure(Reason.SERVER, f"{service}:bad_response", f"the answer cannot be read: {describe(exc)}")
     if isinstance(exc, CredentialRetrievalError):
-        return _retrieval_failure(exc)
+        return retrieval_failure(exc, classify)
     for kind, reason, suffix, what in _transport_table():
         if isinstance(exc, kind):
+            operation = str(getattr(exc, CALL_ATTRIBUTE, ""))
+            service = AWS_CALLS[operation][0] if operation in AWS_CALLS else service
             if isinstance(exc, EndpointConnectionError) and _is_dns(exc):
                 reason, suffix, what = Reason.DNS, "{service}:dns", "name does not resolve"
-            return Failure(reason, suffix.format(service=service), f"{what}: {describe(exc)}")
-    return _credential_setup_failure(exc)
+            details = call_details(operation, getattr(exc, "kwargs", {}).get("endpoint_url"))
+            return Failure(reason, suffix.format(service=service), f"{what}: {describe(exc)}", details=details)
+    return setup_failure(exc, files or {})
 
 
 @functools.cache
@@ -125,9 +167,22 @@ def _transport_table() -> tuple[tuple[type[BaseException], Reason, str, str], ..
 def _client_error(exc: Any, service: str) -> Failure:
     code, message = error_code(exc.response)
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    endpoint = exc.response.get("ResponseMetadata", {}).get(ENDPOINT_KEY)
+    operation = str(exc.operation_name)
+    prefix = AWS_CALLS[operation][1] if operation in AWS_CALLS else service
     reason = _reason_for(code, status)
-    full_code = f"aws:throttled:{code}" if reason is Reason.THROTTLED else f"{service}:{code}"
-    return Failure(reason, full_code, f"{exc.operation_name} failed: {code}: {message}".rstrip(": "))
+    full_code = f"aws:throttled:{code}" if reason is Reason.THROTTLED else f"{prefix}:{code}"
+    text = f"{operation} failed: {code}: {message}".rstrip(": ")
+    return Failure(reason, full_code, text, details=call_details(operation, endpoint))
+
+
+def call_details(operation: str | None, endpoint: object) -> dict[str, str]:
+    """The failed call's facts for a result's details: `aws_operation`, and `aws_endpoint` as scheme://host[:port]."""
+    details = {"aws_operation": operation} if operation else {}
+    if isinstance(endpoint, str) and endpoint:
+        parts = urlsplit(endpoint)
+        details["aws_endpoint"] = f"{parts.scheme}://{parts.netloc}" if parts.netloc else endpoint
+    return details
 
 
 def error_code(response: Mapping[str, Any]) -> tuple[str, str]:
@@ -167,70 +222,19 @@ def _reason_for(code: str, status: object) -> Reason:
     return Reason.UNKNOWN
 
 
-def _retrieval_failure(exc: Any) -> Failure:
-    """CredentialRetrievalError says only "failed": the real cause is further down the exception chain."""
-    from botocore.exceptions import MetadataRetrievalError
-
-    provider = str(exc.kwargs.get("provider", "credentials provider"))
-    where = f"could not fetch credentials from {provider}"
-    causes = list(chain(exc))[1:]
-    for cause in causes:  # a transport error anywhere below says what really happened
-        found = classify(cause, "credentials")
-        if found is not None:
-            return Failure(found.reason, found.code, f"{where}: {found.message}")
-    for cause in causes:
-        if isinstance(cause, MetadataRetrievalError):
-            return _metadata_failure(cause, where)
-    return Failure(Reason.UNKNOWN, "credentials:retrieval_failed", f"{where}: {describe(exc)}")
+def note_endpoint(http_response: Any, parsed: Any, **_: Any) -> None:
+    """botocore `after-call` handler: an error answer keeps the URL that gave it (the hints name that endpoint)."""
+    if http_response is not None and http_response.status_code >= 300 and isinstance(parsed, dict):
+        parts = urlsplit(str(http_response.url))  # scheme and host only: a path or query is no one's business
+        parsed.setdefault("ResponseMetadata", {})[ENDPOINT_KEY] = f"{parts.scheme}://{parts.netloc}"
 
 
-def _metadata_failure(exc: BaseException, where: str) -> Failure:
-    text = describe(exc)
-    status = _HTTP_STATUS.search(text)
-    if status is None:  # "Unable to parse JSON returned from container metadata services"
-        return Failure(Reason.SERVER, "credentials:bad_response", f"{where}: {text}")
-    code = int(status.group(1))
-    if 300 <= code < 400:  # never followed (agent/aws/clients.py: refuse_redirects)
-        message = f"{where}: HTTP {code}, a redirect; a credentials source must answer itself, so it is not followed"
-        return Failure(Reason.CONFIG, "credentials:redirect", message)
-    # 429: the endpoint's rate limit, which every task on the host shares (throttled, so scope shared); 5xx: the
-    # endpoint is broken; any other 4xx: it refuses this task (its token, or no credentials for it).
-    reason = Reason.THROTTLED if code == 429 else Reason.SERVER if code >= 500 else Reason.AUTH
-    return Failure(reason, f"credentials:http_{code}", f"{where}: HTTP {code} ({text})")
-
-
-def _credential_setup_failure(exc: BaseException) -> Failure | None:
-    """The container provider's own non-botocore errors: bad FULL_URI, missing token file, expired creds."""
-    text = str(exc)
-    if isinstance(exc, ValueError) and text.startswith("Unsupported host"):
-        return Failure(Reason.CONFIG, "credentials:bad_full_uri", f"AWS_CONTAINER_CREDENTIALS_FULL_URI: {text}")
-    if isinstance(exc, ValueError) and "not a legal header value" in text:
-        message = "the container authorization token contains a line break"
-        return Failure(Reason.CONFIG, "credentials:bad_auth_token", message)
-    if isinstance(exc, FileNotFoundError | PermissionError) and exc.filename:
-        problem = "does not exist" if isinstance(exc, FileNotFoundError) else "is not readable"
-        code = "token_file_missing" if isinstance(exc, FileNotFoundError) else "token_file_unreadable"
-        message = f"the container authorization token file {exc.filename} {problem}"
-        return Failure(Reason.CONFIG, f"credentials:{code}", message)
-    if isinstance(exc, ValueError) and type(exc).__module__.startswith("dateutil"):
-        message = "the credentials endpoint answered an Expiration that is not a date"
-        return Failure(Reason.SERVER, "credentials:bad_response", message)
-    if isinstance(exc, RuntimeError) and "still expired" in text:
-        return Failure(Reason.AUTH, "credentials:expired", "the credentials provider returned expired credentials")
-    if isinstance(exc, KeyError) and exc.args and exc.args[0] in _CONTAINER_RESPONSE_KEYS:
-        message = f"the credentials endpoint answered without {exc.args[0]}"
-        return Failure(Reason.SERVER, "credentials:bad_response", message)
-    return None
-
-
-def chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and its causes, outermost first (each exception once)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
+def note_operation(exception: BaseException | None, event_name: str, **_: Any) -> None:
+    """botocore `after-call-error` handler: a transport error keeps the operation it broke (the innermost one,
+    e.g. the chain's AssumeRoleWithWebIdentity inside a GetSecretValue)."""
+    if exception is not None and not hasattr(exception, CALL_ATTRIBUTE):
+        with contextlib.suppress(AttributeError):  # an exception type with __slots__: nothing to note
+            setattr(exception, CALL_ATTRIBUTE, event_name.rsplit(".", 1)[-1])
 
 
 def _is_dns(exc: BaseException) -> bool:
@@ -294,18 +298,3 @@ COMMON_HINTS: Mapping[str, str] = {
         " for AGENT_SECRET_REFRESH_SECONDS and verifies credentials with STS only now and then); retry later"
     ),
 }
-
-
-def common_hint(failure: Failure, facts: Mapping[str, str]) -> str:
-    """The shared hint for a credentials or throttling failure; '' means the probe's own table answers."""
-    if failure.code in COMMON_HINTS:
-        key = failure.code
-    elif failure.code.startswith("credentials:"):
-        key = "credentials:auth" if failure.reason is Reason.AUTH else "credentials:reach"
-    elif failure.reason is Reason.THROTTLED:
-        key = "throttled"
-    else:
-        return ""
-    if key.startswith("credentials:") and missing_fields(COMMON_HINTS[key], facts):  # no container endpoint
-        key = "credentials:provider"
-    return render(COMMON_HINTS[key], facts)

@@ -12,6 +12,9 @@ from agent.config.config_file import read_config_file
 from agent.config.inputs import ECS_METADATA_VARIABLE, EnvSettings, format_validation_error
 from agent.config.models import AgentConfig, ConfigError
 
+# The standard variables the agent reads besides AGENT_* (botocore reads the AWS ones itself too).
+STANDARD_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION", "LOG_LEVEL", ECS_METADATA_VARIABLE)
+
 
 def load_config(config_path: Path | None = None) -> AgentConfig:
     """Read the environment (and the YAML file, if given) into an AgentConfig, or raise ConfigError."""
@@ -21,6 +24,5 @@ def load_config(config_path: Path | None = None) -> AgentConfig:
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, env_prefix="AGENT_")) from None
     file = read_config_file(config_path) if config_path else None
-    names = ("AWS_REGION", "AWS_DEFAULT_REGION", "LOG_LEVEL", ECS_METADATA_VARIABLE)
-    standard = {k: os.environ[k] for k in names if k in os.environ}
+    standard = {k: os.environ[k] for k in STANDARD_VARIABLES if k in os.environ}
     return build_config(env, file, standard)

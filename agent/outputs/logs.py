@@ -168,3 +168,12 @@ def _clean(value: object) -> JsonValue:
     if isinstance(value, list | tuple | set | frozenset):
         return [_clean(v) for v in value]
     return redact(str(value))
+
+
+def quiet_libraries(level: str) -> None:
+    """For `check`: botocore's and aiobotocore's own lines below ERROR ("Found credentials in environment variables",
+    a failed refresh with its traceback) only repeat on stderr what the checklist says with a reason and a hint.
+    At `debug` they stay, capped as setup_logging caps them."""
+    if level != "debug":
+        for name in _CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)

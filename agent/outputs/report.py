@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 
 from agent.probes.base import ProbeResult
+from agent.shared.reasons import NOT_RUN_CODE
 
 _WHAT = {
     "credentials": "AWS credentials resolve and STS accepts them",
@@ -36,12 +37,21 @@ def _tls(result: ProbeResult) -> dict[str, object]:
 
 def as_checklist(results: Sequence[ProbeResult]) -> str:
     """One line per check (PASS/FAIL, what, reason), then the message and the next step for failures."""
-    failed = sum(1 for r in results if not r.ok)
-    head = f"all {len(results)} checks passed" if not failed else f"{failed} of {len(results)} checks failed"
-    lines = [f"ecs-health-agent check: {head}", ""]
+    lines = [f"ecs-health-agent check: {summary(results)}", ""]
     for result in results:
         lines.extend(_lines(result))
     return "\n".join(lines)
+
+
+def summary(results: Sequence[ProbeResult]) -> str:
+    """`all 3 checks passed`, else the counts that are not zero: `1 failed, 2 not run` (a check skipped because one
+    it depends on failed is not a failure of its own)."""
+    not_run = sum(1 for r in results if not r.ok and r.code == NOT_RUN_CODE)
+    failed = sum(1 for r in results if not r.ok) - not_run
+    if not failed and not not_run:
+        return f"all {len(results)} checks passed"
+    passed = len(results) - failed - not_run
+    return ", ".join(f"{n} {what}" for n, what in ((failed, "failed"), (not_run, "not run"), (passed, "passed")) if n)
 
 
 def _lines(result: ProbeResult) -> list[str]:
@@ -52,6 +62,8 @@ def _lines(result: ProbeResult) -> list[str]:
         facts = ", ".join(f"{k}={v}" for k, v in result.details.items())
         lines = [f"  PASS  {label:<22} {what} ({timing})"] + ([f"        {facts}"] if facts else [])
         return lines + ([_UNVERIFIED] if result.details.get("tls_verified") == "no" else [])
+    if result.code == NOT_RUN_CODE:
+        return [f"  SKIP  {label:<22} {what}: {result.message}"]
     reason = result.reason.value if result.reason else "unknown"
     lines = [f"  FAIL  {label:<22} {what}: {reason} ({result.code}, {timing})"]
     if result.message:

@@ -73,9 +73,29 @@ def _banner(snapshot: Snapshot) -> str:
     http = 200 if snapshot.http_ok else 503
     failing = ", ".join(f"{f.probe} ({f.target}): {f.reason}" for f in snapshot.failing)
     failing_line = f'<p class="failing">Failing: {escape(failing)}</p>' if failing else ""
+    pending = pending_failures(snapshot)
+    pending_line = ""
+    if pending and snapshot.status is Status.READY:  # "every check passes" would be false above a FAIL row
+        meaning = f"ready; {pending}"
+    elif pending:
+        pending_line = f'<p class="pending">Not counted yet: {escape(pending)}</p>'
     return (
         f'<div class="banner" id="status" data-status="{escape(snapshot.status.value)}" style="background:{colour}">'
-        f"<h1>{escape(word)}</h1><p>{escape(meaning)} &middot; /ready answers {http}</p>{failing_line}</div>"
+        f"<h1>{escape(word)}</h1><p>{escape(meaning)} &middot; /ready answers {http}</p>{failing_line}{pending_line}"
+        "</div>"
+    )
+
+
+def pending_failures(snapshot: Snapshot) -> str:
+    """Probes whose last run failed but that do not count yet, e.g. "db (writer) failing (1 of 3 before it counts)".
+
+    Skipped runs (`not_run`) are left out: the probe they depend on is the one failing.
+    """
+    threshold = snapshot.failure_threshold
+    return ", ".join(
+        f"{view.probe} ({view.target}) failing ({view.consecutive_failures} of {threshold} before it counts)"
+        for view in snapshot.probes
+        if view.last is not None and not view.last.ok and not view.failing and view.last.code != NOT_RUN_CODE
     )
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from agent.aws import errors as aws_errors
 from agent.aws.clients import AwsClients
+from agent.aws.hints import aws_hint, call_facts
 from agent.probes.base import Details, now
-from agent.shared.hints import pick, render
 from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope
 from agent.shared.redact import SECRETS
 
@@ -24,14 +25,14 @@ _HINTS = {
         " (a task role's credentials are refreshed by the SDK; then check the task's clock)"
     ),
     "network": (
-        "cannot reach STS in {region}: allow outbound HTTPS (443) to sts.{region}.amazonaws.com (security"
-        " group, NAT gateway or an STS VPC endpoint); test with"
-        " `aws sts get-caller-identity --region {region}`"
+        "cannot reach {service} at {aws_host}: allow outbound HTTPS (443) to {aws_host} (security group, NAT"
+        " gateway or an STS VPC endpoint); test with `aws sts get-caller-identity --region {region}`"
     ),
     "config": "fix the AWS configuration named above, then run `aws sts get-caller-identity`",
     "server": "STS answered with a server error; usually transient: it is retried on the next run",
 }
 _HINTS["dns"] = _HINTS["timeout"] = _HINTS["tls"] = _HINTS["network"]
+_HINTS["sts:ExpiredTokenException"] = _HINTS["sts:ExpiredToken"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,20 +123,27 @@ class CredentialsProbe:
 
     def classify(self, exc: BaseException) -> Failure | None:
         """Map a botocore exception through the AWS table (STS is the only service called)."""
-        return aws_errors.classify(exc, "sts")
+        return self._aws.classify(exc, "sts")
 
     def hint(self, failure: Failure) -> str:
         """The next step, with this task's provider, endpoint and region filled in."""
         facts = credential_facts(self._aws, self.provider)
         facts["region"] = self._region or "<region>"
-        facts["service"] = "STS"
-        return aws_errors.common_hint(failure, facts) or render(pick(_HINTS, failure.code, failure.reason.value), facts)
+        facts.update(call_facts(failure, "sts", self._aws.endpoint_url("sts", self._region)))
+        return aws_hint(failure, facts, _HINTS)
 
 
 def credential_facts(aws: AwsClients, provider: str | None) -> dict[str, str]:
-    """Hint values about where this task's credentials come from (names and URLs, never a token)."""
+    """Hint values about where this task's credentials come from (names, URLs and paths, never a token)."""
     endpoint = aws.container_endpoint
-    facts = {"provider": provider or "AWS"}
+    irsa = aws.web_identity
+    facts = {
+        "provider": provider or "AWS",
+        "role_arn": irsa.role_arn or "the role in AWS_ROLE_ARN",
+        "web_identity_token_file": irsa.token_file or "(unset)",
+        "proxy_state": _proxy_state(aws, endpoint.url if endpoint else None),
+        "endpoint_host": "169.254.170.2",
+    }
     if aws.account_id:
         facts["account"] = aws.account_id
     if endpoint is None:
@@ -143,6 +151,7 @@ def credential_facts(aws: AwsClients, provider: str | None) -> dict[str, str]:
         return facts
     facts["endpoint"] = f"{endpoint.url} ({endpoint.variable})"
     facts["url"] = endpoint.url
+    facts["endpoint_host"] = urlsplit(endpoint.url).hostname or facts["endpoint_host"]
     facts["token_variable"] = (
         f"{endpoint.token_variable}={endpoint.token_file}"
         if endpoint.token_file
@@ -156,6 +165,19 @@ def credential_facts(aws: AwsClients, provider: str | None) -> dict[str, str]:
         header = f' -H "Authorization: ${endpoint.token_variable}"'
     facts["curl"] = f"curl -s{header} {endpoint.url}"
     return facts
+
+
+def _proxy_state(aws: AwsClients, url: str | None) -> str:
+    """What the proxy variables say about the credentials endpoint, e.g. "HTTP_PROXY=proxy:3128, NO_PROXY unset"."""
+    proxies = aws.proxies
+    if not proxies.any_proxy:
+        return "no HTTP(S)_PROXY is set in this container, so the proxy is transparent or set elsewhere"
+    host = urlsplit(url).hostname if url else None
+    named = ", ".join(p for p in (proxies.http_proxy, proxies.https_proxy) if p)
+    if proxies.no_proxy is None:
+        return f"here {named}, and NO_PROXY is unset"
+    covered = "covers" if host and proxies.bypasses(host) else "does not cover"
+    return f"here {named}, and {proxies.no_proxy}, which {covered} {host or 'the endpoint'}"
 
 
 def _expiry(credentials: Any) -> datetime | None:

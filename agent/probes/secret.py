@@ -8,15 +8,14 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
-from agent.aws import errors as aws_errors
 from agent.aws.clients import AwsClients
+from agent.aws.hints import aws_hint, call_facts
 from agent.config.dsn import arn_region
 from agent.config.facts import target_facts
 from agent.config.models import TargetConfig
 from agent.probes.base import Details, TargetState, now
 from agent.probes.credentials import credential_facts
 from agent.probes.rotation import PendingSecret
-from agent.shared.hints import pick, render
 from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope
 from agent.shared.redact import SECRETS
 
@@ -60,14 +59,20 @@ _HINTS = {
     "secret:not_text": "store the password as SecretString (text), not SecretBinary",
     "secret:no_region": "set AGENT_AWS_REGION, or give AGENT_DB_SECRET_ID as the secret's full ARN",
     "network": (
-        "cannot reach Secrets Manager in {region}: allow outbound HTTPS (443) to"
-        " secretsmanager.{region}.amazonaws.com (security group, NAT gateway or a Secrets Manager VPC"
-        " endpoint)"
+        "cannot reach {service} at {aws_host}: allow outbound HTTPS (443) to {aws_host} (security group, NAT"
+        " gateway or a {service} VPC endpoint)"
     ),
     "server": "Secrets Manager answered with a server error; usually transient: it is retried next run",
 }
 _HINTS["dns"] = _HINTS["timeout"] = _HINTS["tls"] = _HINTS["network"]
-for _code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "UnrecognizedClientException"):
+for _code in (
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+):
     _HINTS[f"secretsmanager:{_code}"] = _REJECTED_CREDENTIALS
 
 
@@ -166,12 +171,12 @@ class SecretProbe:
                 "secretsmanager", "GetSecretValue", region, SecretId=self._secret_id, VersionStage="AWSPENDING"
             )
         except (ClientError, BotoCoreError) as exc:
-            failure = aws_errors.classify(exc, "secretsmanager")
+            failure = self._aws.classify(exc, "secretsmanager")
             if failure is None:
                 raise
             if failure.code == "secretsmanager:ResourceNotFoundException":  # the stage is attached to no version
                 return None
-            raise ProbeFailure(failure.reason, failure.code, failure.message) from None
+            raise ProbeFailure(failure.reason, failure.code, failure.message, details=failure.details) from None
         parsed = parse_secret(_secret_text(answer, self._secret_id), self._secret_id)  # registers the password
         return PendingSecret(parsed.password, parsed.user, _text(answer.get("VersionId")), self.version_id, region)
 
@@ -187,19 +192,20 @@ class SecretProbe:
 
     def classify(self, exc: BaseException) -> Failure | None:
         """Map a botocore exception through the AWS table (Secrets Manager)."""
-        return aws_errors.classify(exc, "secretsmanager")
+        return self._aws.classify(exc, "secretsmanager")
 
     def hint(self, failure: Failure) -> str:
         """The next step, with this target's secret, region and the secret's ARN filled in."""
         facts = {**target_facts(self._config), **credential_facts(self._aws, None)}
         region = self.region or "<region>"
-        facts.update(region=region, secret_id=self._secret_id, service="Secrets Manager")
+        facts.update(call_facts(failure, "secretsmanager", self._aws.endpoint_url("secretsmanager", self.region)))
+        facts.update(region=region, secret_id=self._secret_id)
         facts["secret_arn"] = self.arn or (
             self._secret_id
             if self._secret_id.startswith("arn:")
             else f"arn:aws:secretsmanager:{region}:{facts.get('account', '<account>')}:secret:{self._secret_id}-*"
         )
-        return aws_errors.common_hint(failure, facts) or render(pick(_HINTS, failure.code, failure.reason.value), facts)
+        return aws_hint(failure, facts, _HINTS)
 
 
 def parse_secret(text: str, secret_id: str) -> ParsedSecret:

@@ -8,14 +8,13 @@ from typing import ClassVar
 
 from pydantic import SecretStr
 
-from agent.aws import errors as aws_errors
 from agent.aws.clients import RDS_TOKEN_EXPIRES_SECONDS, AwsClients
+from agent.aws.hints import aws_hint, call_facts
 from agent.config.dsn import region_from_host
 from agent.config.facts import target_facts
 from agent.config.models import TargetConfig
 from agent.probes.base import Details, TargetState, now
 from agent.probes.credentials import credential_facts
-from agent.shared.hints import pick, render
 from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope
 from agent.shared.redact import SECRETS
 
@@ -117,11 +116,11 @@ class TokenProbe:
 
     def classify(self, exc: BaseException) -> Failure | None:
         """Map a botocore exception through the AWS table (signing needs the task's credentials)."""
-        return aws_errors.classify(exc, "rds")
+        return self._aws.classify(exc, "rds")
 
     def hint(self, failure: Failure) -> str:
         """The next step, with this target's host, port, user and regions filled in."""
-        facts = {**target_facts(self._config), **credential_facts(self._aws, None)}
-        facts.update(service="RDS", host_region=self.host_region or "<host region>")
+        facts = {**target_facts(self._config), **credential_facts(self._aws, None), **call_facts(failure, "rds")}
+        facts.update(host_region=self.host_region or "<host region>")
         facts["configured_region"] = self._config.configured_region or "<region>"
-        return aws_errors.common_hint(failure, facts) or render(pick(_HINTS, failure.code, failure.reason.value), facts)
+        return aws_hint(failure, facts, _HINTS)

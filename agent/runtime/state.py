@@ -97,6 +97,7 @@ class Snapshot:
     probes: tuple[ProbeView, ...]
     aws: AwsIdentity | None
     version: str = __version__
+    failure_threshold: int = 1  # failures in a row before a probe counts (a failure below it is pending)
 
 
 @dataclass(slots=True)
@@ -226,6 +227,7 @@ class AgentState:
                 failing=readiness.failing,
                 probes=tuple(record.view() for record in self._records.values()),
                 aws=self._aws,
+                failure_threshold=self._config.failure_threshold,
             )
         return self._snapshot
 

@@ -169,10 +169,19 @@ class EndpointMode(StrEnum):
     SERVER_ERROR = "500"
     FORBIDDEN = "403"
     THROTTLED = "429"  # the endpoint's per-host rate limit (every task on the host shares it)
+    NOT_FOUND = "400"  # the ECS agent has no credentials for this task (e.g. it lost its state)
+    PROXY_FORBIDDEN = "proxy-403"  # a proxy between the task and the endpoint refuses, as squid does
     SLOW = "slow"  # answers after `delay` seconds
     HANG = "hang"  # accepts and never answers
     EXPIRED = "expired"  # answers with credentials that expired an hour ago
     STOPPED = "stopped"  # not listening: connections are refused
+
+
+def _proxy_refusal() -> web.Response:
+    """A forward proxy's refusal, as squid sends it: an HTML page, Via and X-Squid-Error headers."""
+    page = "<!DOCTYPE html><html><head><title>ERROR: The requested URL could not be retrieved</title></head></html>"
+    headers = {"Via": "1.1 proxy.internal (squid/6.6)", "X-Squid-Error": "ERR_ACCESS_DENIED 0", "Server": "squid/6.6"}
+    return web.Response(status=403, text=page, content_type="text/html", headers=headers)
 
 
 class CredentialsEndpoint:
@@ -242,6 +251,11 @@ class CredentialsEndpoint:
             return web.json_response({"message": "access denied"}, status=403)
         if self.mode is EndpointMode.THROTTLED:
             return web.json_response({"message": "too many requests"}, status=429)
+        if self.mode is EndpointMode.NOT_FOUND:  # amazon-ecs-agent's answer for a credentials ID it does not know
+            body = {"code": "InvalidIdInRequest", "message": "CredentialsV2Request: Credentials not found"}
+            return web.json_response(body, status=400)
+        if self.mode is EndpointMode.PROXY_FORBIDDEN:
+            return _proxy_refusal()
         return web.json_response(self._body())
 
     def _body(self) -> dict[str, str]:

@@ -68,7 +68,7 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
     PrivateApi(
         name="aiobotocore.utils._RefCountedSession",
         package="aiobotocore",
-        used_in="agent/aws/clients.py",
+        used_in="agent/aws/container.py",
         why=(
             "the HTTP session class AioContainerMetadataFetcher expects (it acquires and releases it per fetch);"
             " built here with verify=False for an http endpoint, which spares loading the CA bundle every run"
@@ -78,21 +78,21 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
     PrivateApi(
         name="aiobotocore.utils.AioContainerMetadataFetcher.RETRY_ATTEMPTS",
         package="aiobotocore",
-        used_in="agent/aws/clients.py",
+        used_in="agent/aws/container.py",
         why=_FETCHER_CONSTANT,
         guarded_by=(_CONTAINER_HANG,),
     ),
     PrivateApi(
         name="aiobotocore.utils.AioContainerMetadataFetcher.SLEEP_TIME",
         package="aiobotocore",
-        used_in="agent/aws/clients.py",
+        used_in="agent/aws/container.py",
         why=_FETCHER_CONSTANT,
         guarded_by=(_CONTAINER_HANG,),
     ),
     PrivateApi(
         name="aiobotocore.utils.AioContainerMetadataFetcher.TIMEOUT_SECONDS",
         package="aiobotocore",
-        used_in="agent/aws/clients.py",
+        used_in="agent/aws/container.py",
         why=_FETCHER_CONSTANT,
         guarded_by=(_CONTAINER_HANG,),
     ),
@@ -120,7 +120,7 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
     PrivateApi(
         name="aiobotocore.httpsession.AIOHTTPSession._get_session",
         package="aiobotocore",
-        used_in="agent/aws/clients.py",
+        used_in="agent/aws/container.py",
         why=(
             "where send() gets the aiohttp.ClientSession whose request() it awaits; wrapped on the credentials"
             " fetchers' sessions so request() never follows a redirect (aiohttp's default would)"

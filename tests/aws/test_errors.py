@@ -10,14 +10,9 @@ from aiohttp.client_exceptions import ClientConnectorDNSError, ClientConnectorEr
 from aiohttp.client_reqrep import ConnectionKey
 from botocore import exceptions as bx
 
-from agent.aws.errors import (
-    AUTH_CODES,
-    THROTTLING_CODES,
-    chain,
-    classify,
-    common_hint,
-    error_code,
-)
+from agent.aws.errors import AUTH_CODES, THROTTLING_CODES, classify, error_code
+from agent.aws.hints import common_hint
+from agent.aws.provider_errors import chain
 from agent.shared.reasons import Failure, Reason, Scope, default_scope
 
 URL = "http://127.0.0.1:9/v2/credentials/task"
@@ -64,8 +59,11 @@ def status_error(status: int) -> BaseException:
 
 @pytest.mark.parametrize("code", sorted(AUTH_CODES))
 def test_auth_codes_are_auth(code: str) -> None:
-    assert classify(client_error(code, 403), "sts") == Failure(
-        Reason.AUTH, f"sts:{code}", f"GetSecretValue failed: {code}: m"
+    assert classify(client_error(code, 403, operation="GetCallerIdentity"), "sts") == Failure(
+        Reason.AUTH,
+        f"sts:{code}",
+        f"GetCallerIdentity failed: {code}: m",
+        details={"aws_operation": "GetCallerIdentity"},
     )
 
 
@@ -88,7 +86,7 @@ def test_server_errors_are_server(code: str, status: int) -> None:
 
 
 def test_unknown_code_with_a_4xx_is_unknown_but_keeps_its_code() -> None:
-    failure = classify(client_error("BrandNewError", 400), "sts")
+    failure = classify(client_error("BrandNewError", 400, operation="GetCallerIdentity"), "sts")
     assert failure is not None and (failure.reason, failure.code) == (Reason.UNKNOWN, "sts:BrandNewError")
 
 

@@ -61,7 +61,8 @@ CREDENTIALS_CASES = {
     "missing_keys": (False, Reason.SERVER, "credentials:bad_response"),
     "truncated": (False, Reason.NETWORK, "credentials:connection_closed"),
     "wrong_content_type": (True, None, "ok"),
-    "html_error": (False, Reason.SERVER, "credentials:http_502"),
+    # An HTML 502 page: a gateway in between answered (the endpoints answer JSON), not the endpoint itself.
+    "html_error": (False, Reason.NETWORK, "credentials:proxy_http_502"),
     "bad_expiration": (False, Reason.SERVER, "credentials:bad_response"),
 }
 

@@ -189,12 +189,19 @@ async def test_sts_server_error_is_server(aws_env: AwsEnv, aws: AwsClients, aws_
     assert len(stub.requests) == attempt_budget(PROBE_TIMEOUT)[0]
 
 
-async def test_sts_endpoint_refused_is_network(aws_env: AwsEnv, aws: AwsClients, moto: Moto) -> None:
-    aws_env.endpoint(f"http://127.0.0.1:{refused_port()}")
+async def test_sts_endpoint_refused_is_network_and_names_the_endpoint_called(
+    aws_env: AwsEnv, aws: AwsClients, moto: Moto
+) -> None:
+    port = refused_port()
+    aws_env.endpoint(f"http://127.0.0.1:{port}")
     aws_env.keys(moto.identities.user)
     result = await run_probe(probe(aws), PROBE_TIMEOUT)
     assert (result.reason, result.code) == (Reason.NETWORK, "sts:refused")
-    assert f"sts.{REGION}.amazonaws.com" in result.hint
+    assert result.hint.startswith(
+        f"cannot reach STS at 127.0.0.1:{port}: allow outbound HTTPS (443) to 127.0.0.1:{port}"
+    )
+    assert "amazonaws.com" not in result.hint
+    assert result.details["aws_endpoint"] == f"http://127.0.0.1:{port}"
 
 
 async def test_silent_sts_endpoint_is_timeout_within_the_probe_timeout(

@@ -221,13 +221,16 @@ async def test_internal_service_error_is_server(aws_env: AwsEnv, aws: AwsClients
     assert (result.reason, result.code) == (Reason.SERVER, "secretsmanager:InternalServiceError")
 
 
-async def test_unreachable_secrets_manager_is_network(aws_env: AwsEnv, aws: AwsClients) -> None:
-    aws_env.endpoint(f"http://127.0.0.1:{refused_port()}")
+async def test_unreachable_secrets_manager_is_network_and_names_the_endpoint_called(
+    aws_env: AwsEnv, aws: AwsClients
+) -> None:
+    host = f"127.0.0.1:{refused_port()}"
+    aws_env.endpoint(f"http://{host}")
     aws_env.keys(Keys("AKIAUNREACHABLE00000", "unreachable-secret-00000000000"))
     p, _ = probe(secret_target("orders/db"), aws)
     result = await run_probe(p, PROBE_TIMEOUT)
     assert (result.reason, result.code) == (Reason.NETWORK, "secretsmanager:refused")
-    assert f"secretsmanager.{REGION}.amazonaws.com" in result.hint
+    assert result.hint.startswith(f"cannot reach Secrets Manager at {host}: allow outbound HTTPS (443) to {host}")
 
 
 async def test_no_credentials_is_config(aws_env: AwsEnv, aws: AwsClients) -> None:

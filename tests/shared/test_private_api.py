@@ -277,7 +277,7 @@ def test_every_private_name_the_agent_uses_is_listed() -> None:
         for name in private_names_used(path)
     }
     assert used - listed == set(), "list these in agent/shared/private_api.py"
-    assert {("agent/probes/drivers/pg.py", "_transport"), ("agent/aws/clients.py", "_RefCountedSession")} <= used
+    assert {("agent/probes/drivers/pg.py", "_transport"), ("agent/aws/container.py", "_RefCountedSession")} <= used
 
 
 def test_every_record_is_still_used_where_it_says_and_points_there() -> None:

@@ -78,6 +78,14 @@ class AwsEnv:
         if keys.token:
             self._mp.setenv("AWS_SESSION_TOKEN", keys.token)
 
+    def set(self, name: str, value: str) -> None:
+        """Any other variable (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_PROFILE, HTTP_PROXY...)."""
+        self._mp.setenv(name, value)
+
+    def unset(self, name: str) -> None:
+        """Remove a variable (e.g. AWS_EC2_METADATA_DISABLED, to let the chain ask a loopback IMDS)."""
+        self._mp.delenv(name, raising=False)
+
     def container(self, url: str, token: str | None = None, token_file: Path | None = None) -> None:
         """Credentials from a container endpoint, as ECS (FULL_URI form) gives a task with a task role."""
         self._mp.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url)

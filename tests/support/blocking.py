@@ -65,6 +65,13 @@ ALLOWED: tuple[Allowance, ...] = (
         "tmpfs) on every fetch, as the SDKs do, so a rotated token is used; aiobotocore inherits the method.",
     ),
     _allow(
+        "botocore/utils.py",
+        {"__call__"},  # FileWebIdentityTokenLoader.__call__
+        ("io.TextIOWrapper.read",),
+        "EKS web identity (IRSA): botocore reads AWS_WEB_IDENTITY_TOKEN_FILE (a projected token of about 1 KiB on "
+        "tmpfs) on each AssumeRoleWithWebIdentity, so the kubelet's refreshed token is used; aiobotocore inherits it.",
+    ),
+    _allow(
         "asyncpg/connect_utils.py",
         {"_parse_connect_dsn_and_args"},
         ("os.stat", "os.path.abspath"),

@@ -56,7 +56,7 @@ PROVIDER_HINTS: Mapping[str, str] = {
         " list-open-id-connect-providers`; eksctl utils associate-iam-oidc-provider)"
     ),
     "web_identity:IDPRejectedClaim": (
-        "the trust policy of {role_arn} does not accept this token: its conditions must match the token's sub"
+        "the trust policy of {role_arn} does not accept this token; its conditions must match the token's sub"
         " (system:serviceaccount:NAMESPACE:SERVICE_ACCOUNT) and aud (sts.amazonaws.com); see `aws iam get-role"
         " --role-name ROLE --query Role.AssumeRolePolicyDocument`"
     ),
@@ -103,7 +103,7 @@ PROVIDER_HINTS: Mapping[str, str] = {
     "aws:profile_not_found": "set AWS_PROFILE to a profile in AWS_CONFIG_FILE, or unset it",
     "aws:invalid_config": "fix the AWS configuration named above (AWS_CONFIG_FILE and the AWS_* variables)",
     "imds:no_token": (
-        "the instance metadata service did not hand this container an IMDSv2 token: from a container the"
+        "the instance metadata service did not hand this container an IMDSv2 token; from a container the"
         " instance needs HttpPutResponseHopLimit 2 (`aws ec2 modify-instance-metadata-options"
         " --http-put-response-hop-limit 2`); better, give the task its own role (taskRoleArn)"
     ),
@@ -154,16 +154,13 @@ def common_hint(failure: Failure, facts: Mapping[str, str]) -> str:
     """The shared hint for a credentials, provider or throttling failure; '' means the probe's own table answers."""
     code = failure.code
     template = COMMON_HINTS.get(code) or PROVIDER_HINTS.get(code) or PROVIDER_HINTS.get(_family(failure))
-    if template:
-        return render(template, facts)
-    if code.startswith("credentials:"):
-        key = "credentials:auth" if failure.reason is Reason.AUTH else "credentials:reach"
-        if missing_fields(COMMON_HINTS[key], facts):  # no container endpoint: which source failed, in general
-            key = "credentials:provider"
-        return render(COMMON_HINTS[key], facts)
-    if failure.reason is Reason.THROTTLED:
-        return render(COMMON_HINTS["throttled"], facts)
-    return ""
+    if not template and code.startswith("credentials:"):
+        template = COMMON_HINTS["credentials:auth" if failure.reason is Reason.AUTH else "credentials:reach"]
+    if not template and failure.reason is Reason.THROTTLED:
+        template = COMMON_HINTS["throttled"]
+    if code.startswith("credentials:") and template and missing_fields(template, facts):
+        template = COMMON_HINTS["credentials:provider"]  # no container endpoint: which source failed, in general
+    return render(template, facts) if template else ""
 
 
 def _family(failure: Failure) -> str:

@@ -75,10 +75,12 @@ async def endpoints() -> AsyncIterator[Callable[[Handler], Awaitable[Endpoint]]]
 
 
 async def _echo_token_403(request: web.Request) -> web.Response:
-    """A 403 page that quotes the Authorization header it was sent (some proxies and gateways do)."""
+    """A 403 in the endpoint's own JSON shape that quotes the Authorization header it was sent (an HTML page would
+    read as a proxy's, whose body the agent does not repeat)."""
     said = request.headers.get("Authorization", "")
-    page = f"<html><body><h1>403 Forbidden</h1><p>authorization token {said} is not valid here</p></body></html>"
-    return web.Response(status=403, text=page, content_type="text/html")
+    return web.json_response(
+        {"code": "AccessDenied", "message": f"authorization token {said} is not valid here"}, status=403
+    )
 
 
 def _keys_document() -> dict[str, str]:

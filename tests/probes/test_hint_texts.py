@@ -196,7 +196,7 @@ def _makers() -> dict[str, tuple[ProbeMaker, tuple[str, ...]]]:
     """Each probe setup, and the hint tables it shows."""
     shared = "agent.probes.drivers.hints.COMMON_HINTS"
     tls = "agent.probes.drivers.tls.HINTS"
-    aws = "agent.aws.errors.COMMON_HINTS"
+    aws = ("agent.aws.errors.COMMON_HINTS", "agent.aws.hints.AWS_CODE_HINTS", "agent.aws.hints.PROVIDER_HINTS")
     makers: dict[str, tuple[ProbeMaker, tuple[str, ...]]] = {
         "db-pg": (lambda: _database(Engine.POSTGRESQL, False), (shared, tls, "agent.probes.drivers.pg.HINTS")),
         "db-pg-iam": (
@@ -213,15 +213,15 @@ def _makers() -> dict[str, tuple[ProbeMaker, tuple[str, ...]]]:
     for name, environ in ENDPOINTS.items():
         makers[f"credentials-{name}"] = (
             lambda e=environ: _credentials(e),  # type: ignore[misc]
-            (aws, "agent.probes.credentials._HINTS"),
+            (*aws, "agent.probes.credentials._HINTS"),
         )
         makers[f"secret-{name}"] = (
             lambda e=environ: SecretProbe(_target(Engine.POSTGRESQL, False), TargetState(), _aws(e)),  # type: ignore[misc]
-            (aws, "agent.probes.secret._HINTS"),
+            (*aws, "agent.probes.secret._HINTS"),
         )
         makers[f"token-{name}"] = (
             lambda e=environ: TokenProbe(_target(Engine.POSTGRESQL, True), TargetState(), _aws(e)),  # type: ignore[misc]
-            (aws, "agent.probes.token._HINTS"),
+            (*aws, "agent.probes.token._HINTS"),
         )
     return makers
 

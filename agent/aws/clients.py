@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
+from agent.aws.capped_http import capped
 from agent.shared.counters import COUNTERS
 from agent.shared.reasons import Reason
 
@@ -168,12 +169,14 @@ class AwsClients:
 
     async def _open(self, service: str, region: str | None, credentials: Any) -> Any:
         from aiobotocore.config import AioConfig
+        from aiobotocore.httpsession import AIOHTTPSession
 
         attempts, per_attempt = attempt_budget(self.timeout_seconds)
         config = AioConfig(
             connect_timeout=per_attempt,
             read_timeout=per_attempt,
             retries={"total_max_attempts": attempts, "mode": "standard"},
+            http_session_cls=capped(AIOHTTPSession),  # no body past the cap (agent/aws/capped_http.py)
         )
         explicit: dict[str, Any] = {}
         if credentials is not None:
@@ -245,7 +248,7 @@ def _fast_resolver(session: Any, timeout_seconds: float, environ: Mapping[str, s
             self.TIMEOUT_SECONDS = timeout
             # The fetcher opens a new HTTP session per fetch (every credentials run); with verify on, each one
             # loads the CA bundle (~25 ms of CPU, most of an idle agent's), which only an https endpoint needs.
-            super().__init__(session=_RefCountedSession(timeout=timeout, verify=verify))
+            super().__init__(session=capped(_RefCountedSession, "credentials")(timeout=timeout, verify=verify))
 
     resolver = create_credential_resolver(session)
     endpoint = container_endpoint(environ)

@@ -11,6 +11,7 @@ import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from agent.shared.answers import CODE_SUFFIX, find_too_large
 from agent.shared.hints import render
 from agent.shared.reasons import Failure, Reason, describe
 
@@ -87,6 +88,8 @@ def classify(exc: BaseException, service: str = "aws") -> Failure | None:
     from botocore.exceptions import ClientError, CredentialRetrievalError, EndpointConnectionError
     from botocore.parsers import ResponseParserError
 
+    if (too_large := find_too_large(exc)) is not None:  # the capped HTTP session (agent/aws/capped_http.py)
+        return Failure(Reason.SERVER, f"{too_large.source or service}:{CODE_SUFFIX}", str(too_large))
     if isinstance(exc, ClientError):
         return _client_error(exc, service)
     if isinstance(exc, ResponseParserError):
@@ -275,6 +278,11 @@ COMMON_HINTS: Mapping[str, str] = {
         " so this is not this task's fault and a replacement would not help: it clears by itself once the host's"
         " tasks ask less often. The agent keeps checking the database with the credentials it has."
     ),
+    CODE_SUFFIX: (
+        "{service} answered with more than the agent's cap on one answer (1 MiB), which no real answer to these"
+        " calls comes near: something else answers at that address. Check where the task's AWS traffic goes"
+        " (AWS_ENDPOINT_URL*, HTTPS_PROXY, a VPC endpoint's DNS, AWS_CONTAINER_CREDENTIALS_FULL_URI)"
+    ),
     "throttled": (
         "AWS is throttling {service} for this account: fewer calls fleet-wide help (the agent caches secrets"
         " for AGENT_SECRET_REFRESH_SECONDS and verifies credentials with STS only now and then); retry later"
@@ -286,6 +294,9 @@ def common_hint(failure: Failure, facts: Mapping[str, str]) -> str:
     """The shared hint for a credentials or throttling failure; '' means the probe's own table answers."""
     if failure.code in COMMON_HINTS:
         return render(COMMON_HINTS[failure.code], facts)
+    if failure.code.endswith(f":{CODE_SUFFIX}"):
+        service = "the ECS credentials endpoint" if failure.code.startswith("credentials:") else facts.get("service")
+        return render(COMMON_HINTS[CODE_SUFFIX], {**facts, "service": service or "AWS"})
     if failure.code.startswith("credentials:"):
         key = "credentials:auth" if failure.reason is Reason.AUTH else "credentials:reach"
         return render(COMMON_HINTS[key], facts)

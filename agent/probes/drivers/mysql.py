@@ -19,13 +19,15 @@ from pymysql.constants import CLIENT
 from agent.config.dsn import SslMode
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
+from agent.probes.drivers.guard import MySqlGuard, too_large_failure
+from agent.shared.answers import AnswerTooLarge
 from agent.shared.reasons import Failure, ProbeFailure, Reason
 
 APPLICATION_NAME = "ecs-health-agent"  # sent as program_name: shows in performance_schema connect attributes
 CLOSE_TIMEOUT = 1.0
 DEFAULT_DATABASE = "<database>"  # MySQL selects no database when the DSN names none
 # Exceptions that mean "this connection or this attempt failed"; anything else is a bug and propagates.
-ERRORS: tuple[type[BaseException], ...] = (pymysql.err.MySQLError, OSError)
+ERRORS: tuple[type[BaseException], ...] = (pymysql.err.MySQLError, OSError, AnswerTooLarge)
 _CLOSE_ERRORS: tuple[type[BaseException], ...] = (*ERRORS, TimeoutError)
 _CANNOT_CHECK = frozenset({1044, 1064, 1142, 1227})  # no privilege, or a server without SHOW CREATE USER
 
@@ -94,6 +96,8 @@ MESSAGES: Mapping[str, Rule] = {
 
 def classify(exc: BaseException) -> Failure | None:
     """The Failure for an aiomysql/PyMySQL or socket error, from MESSAGES and TABLE; None if neither knows it."""
+    if (too_large := too_large_failure(exc)) is not None:
+        return too_large
     errno = exc.args[0] if isinstance(exc, pymysql.err.MySQLError) and exc.args else None
     said = next((r for fragment, r in MESSAGES.items() if errno == 1040 and fragment in _text(exc).lower()), None)
     if said is not None:
@@ -223,7 +227,7 @@ class _CloseWatch(asyncio.Protocol):
             callback()
 
 
-class _Connection(aiomysql.Connection):  # type: ignore[misc]  # aiomysql ships no type information
+class _Connection(MySqlGuard, aiomysql.Connection):  # type: ignore[misc]  # aiomysql ships no type information
     """aiomysql's connection, reporting progress and refusing to log in without TLS when TLS is required."""
 
     # Overrides and reads aiomysql's private members (_get_server_information, _request_authentication, _host,

@@ -17,6 +17,7 @@ import asyncpg
 from agent.config.dsn import SslMode
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
+from agent.probes.drivers.guard import bounded_answers, too_large_failure
 from agent.shared.reasons import Failure, Reason
 
 APPLICATION_NAME = "ecs-health-agent"  # shows in pg_stat_activity, so a DBA can tell who is connected
@@ -88,6 +89,8 @@ MESSAGES: Mapping[str, Rule] = {
 
 def classify(exc: BaseException) -> Failure | None:
     """The Failure for an asyncpg or socket error, from MESSAGES and TABLE; None if neither knows it."""
+    if (too_large := too_large_failure(exc)) is not None:  # asyncpg says "connection closed"; the cap closed it
+        return too_large
     text = " ".join(str(exc).split()) or type(exc).__name__
     sqlstate = getattr(exc, "sqlstate", None) if isinstance(exc, asyncpg.PostgresError) else None
     if isinstance(sqlstate, str):
@@ -156,6 +159,7 @@ class PgConnection:
             self._raw.terminate()
 
 
+@bounded_answers  # no answer of the server may pass the cap (agent/probes/drivers/guard.py)
 async def connect(
     target: TargetConfig,
     login: Login,

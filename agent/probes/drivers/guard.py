@@ -1,0 +1,179 @@
+"""A cap on what a database server may send in answer to one request, around drivers that buffer answers whole.
+
+asyncpg keeps every byte of an incomplete message, whatever length it claims (a "1 GiB" ErrorResponse is read to
+its end, then copied), and aiomysql reads whatever length a packet header claims, joining 16 MiB packets for as
+long as they come. Here the bytes a server sends between two requests of the client are counted; past
+MAX_ANSWER_BYTES the connection is dropped and the probe fails with `server` `db:answer_too_large`
+(agent.shared.answers). What a login, SELECT 1 and the IAM grant check really get is a few hundred bytes.
+
+- asyncpg builds each connection's protocol by looking up `asyncpg.protocol.Protocol` at connect time: a subclass
+  installed there counts what it receives, and what it writes through a thin transport wrapper, but only for
+  connections opened by a connect() decorated with `bounded_answers` (a context variable says so), so nothing else
+  in the process changes.
+- aiomysql reads through `Connection._read_bytes`, after learning from the packet header how much: MySqlGuard,
+  mixed into the driver's own Connection subclass, refuses a claim past the cap before a byte of it is read.
+
+Both rely on private API, listed in agent/shared/private_api.py with the tests that guard them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from agent.config.models import TargetConfig
+from agent.shared.answers import CODE_SUFFIX, MAX_ANSWER_BYTES, AnswerTooLarge, find_too_large
+from agent.shared.reasons import Failure, Reason
+
+CODE = f"db:{CODE_SUFFIX}"
+_HANDSHAKE_V10 = 10  # MySQL client/server protocol, Connection Phase: the only greeting since MySQL 3.21
+
+
+def too_large_failure(exc: BaseException) -> Failure | None:
+    """`server` `db:answer_too_large` when the cap dropped the connection behind `exc`, else None."""
+    found = find_too_large(exc)
+    return None if found is None else Failure(Reason.SERVER, CODE, str(found))
+
+
+class AnswerMeter:
+    """Bytes received since the client last wrote, for one connection; trips once past the limit."""
+
+    def __init__(self, peer: str, limit: int = MAX_ANSWER_BYTES) -> None:
+        self.peer = peer
+        self.limit = limit
+        self.received = 0
+        self.tripped: AnswerTooLarge | None = None
+
+    def wrote(self) -> None:
+        """The client sent a request: what comes next is a new answer."""
+        self.received = 0
+
+    def admit(self, size: int) -> bool:
+        """Count `size` more bytes; False (and tripped set) once the answer has passed the limit."""
+        if self.tripped is None:
+            self.received += size
+            if self.received > self.limit:
+                self.tripped = AnswerTooLarge(self.peer, self.limit)
+        return self.tripped is None
+
+
+# -- asyncpg --------------------------------------------------------------------------------------------------
+
+# (peer, limit) for the asyncpg connections opened in this context; None: asyncpg as it is.
+_PG_BOUND: ContextVar[tuple[str, int] | None] = ContextVar("pg_answer_bound", default=None)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def bounded_answers(connect: Callable[Concatenate[TargetConfig, P], Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Decorates a driver's connect(target, ...): every asyncpg connection it opens gets its own AnswerMeter, for
+    the connection's whole life."""
+    _install_pg_protocol()
+
+    @functools.wraps(connect)
+    async def bounded(target: TargetConfig, *args: P.args, **kwargs: P.kwargs) -> T:
+        token = _PG_BOUND.set((f"{target.host}:{target.port}", MAX_ANSWER_BYTES))
+        try:
+            return await connect(target, *args, **kwargs)
+        finally:
+            _PG_BOUND.reset(token)
+
+    return bounded
+
+
+@functools.cache
+def _install_pg_protocol() -> type:
+    # Private API (listed in agent/shared/private_api.py): asyncpg.connect_utils builds its protocol with
+    # `protocol.Protocol(...)` at connect time; the subclass stands in for it, process-wide, once.
+    import asyncpg.protocol
+
+    class MeteredProtocol(asyncpg.protocol.Protocol):  # type: ignore[misc,name-defined]  # Cython, untyped
+        """asyncpg's protocol, counting each answer when a meter was set for this connection."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            bound = _PG_BOUND.get()
+            self.meter = AnswerMeter(*bound) if bound is not None else None
+            self.raw_transport: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            if self.meter is not None:
+                self.raw_transport = transport
+                transport = _CountedWrites(transport, self.meter)
+            super().connection_made(transport)
+
+        def data_received(self, data: bytes) -> None:
+            if self.meter is None or self.meter.admit(len(data)):
+                super().data_received(data)
+            elif self.raw_transport is not None:
+                self.raw_transport.abort()  # connection_lost follows, with the reason below
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            tripped = self.meter.tripped if self.meter is not None else None
+            super().connection_lost(tripped or exc)  # asyncpg raises ConnectionDoesNotExistError from it
+
+    asyncpg.protocol.Protocol = MeteredProtocol
+    return MeteredProtocol
+
+
+class _CountedWrites:
+    """The transport asyncpg writes to: every write starts a new answer; everything else is the transport's."""
+
+    def __init__(self, transport: Any, meter: AnswerMeter) -> None:
+        self._transport = transport
+        self._meter = meter
+
+    def write(self, data: Any) -> None:
+        self._meter.wrote()
+        self._transport.write(data)
+
+    def writelines(self, data: Any) -> None:
+        self._meter.wrote()
+        self._transport.writelines(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+# -- aiomysql -------------------------------------------------------------------------------------------------
+
+
+class MySqlGuard:
+    """Mixed into an aiomysql Connection subclass, what aiomysql does not check in a server's answers: no answer
+    (one packet, or the packets between two writes) may pass the cap, and a header that claims more is refused
+    before its payload is read; the greeting must be protocol version 10 (HandshakeV10, what MySQL and MariaDB
+    send), or aiomysql goes on to fail on the garbage with a ValueError."""
+
+    # Private API (listed in agent/shared/private_api.py): aiomysql.Connection._read_bytes, _write_bytes and
+    # _get_server_information, overridden.
+    answer_limit = MAX_ANSWER_BYTES
+    _answer_received = 0
+
+    def _write_bytes(self, data: bytes) -> Any:
+        self._answer_received = 0
+        return super()._write_bytes(data)  # type: ignore[misc]
+
+    async def _read_bytes(self, num_bytes: int) -> bytes:
+        self._answer_received += num_bytes
+        if self._answer_received > self.answer_limit:
+            self.close()  # type: ignore[attr-defined]  # aiomysql's: the socket goes, nothing more is buffered
+            claimed = num_bytes if num_bytes > self.answer_limit else None
+            raise AnswerTooLarge(self._peer(), self.answer_limit, claimed=claimed)
+        data: bytes = await super()._read_bytes(num_bytes)  # type: ignore[misc]
+        return data
+
+    async def _get_server_information(self) -> None:
+        await super()._get_server_information()  # type: ignore[misc]
+        version = self.protocol_version  # type: ignore[attr-defined]
+        if version != _HANDSHAKE_V10:
+            import pymysql  # loaded already: only aiomysql's connections get here
+
+            self.close()  # type: ignore[attr-defined]
+            raise pymysql.err.InternalError(
+                f"{self._peer()} greeted with protocol version {version}, not {_HANDSHAKE_V10}: not a MySQL server"
+            )
+
+    def _peer(self) -> str:
+        return f"{self._host}:{self._port}"  # type: ignore[attr-defined]

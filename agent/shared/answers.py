@@ -3,16 +3,17 @@
 The drivers and botocore keep a whole answer in memory before anyone looks at it: asyncpg every byte of a message
 whatever length it claims, aiomysql 16 MiB packets joined for as long as they come, botocore the whole HTTP body.
 A peer that is not what it claims (anyone in the middle under sslmode=prefer, a proxy, a wrong endpoint URL) could
-so grow the agent without bound. Each of those paths counts what it receives against MAX_ANSWER_BYTES and, past
-it, drops the connection and raises AnswerTooLarge, which the tables report as `server`, `<probe>:answer_too_large`.
+so grow the agent without bound. Each of those paths counts what it receives against a cap (MAX_ANSWER_BYTES for
+HTTP bodies, a lower one for the drivers: agent/probes/drivers/guard.py) and, past it, drops the connection and
+raises AnswerTooLarge, which the tables report as `server`, `<probe>:answer_too_large`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-# The largest answer any call of the agent gets is a few KiB (a login's parameters, SELECT 1, a secret of at most
-# 64 KiB, a credentials document): 1 MiB leaves a wide margin and keeps one answer small beside the agent's RSS.
+# The largest HTTP body the agent gets is a Secrets Manager secret (at most 64 KiB, JSON-escaped or base64 in the
+# answer); a credentials document or GetCallerIdentity is under 2 KiB: 1 MiB leaves a wide margin.
 MAX_ANSWER_BYTES = 1 << 20
 CODE_SUFFIX = "answer_too_large"
 

@@ -3,7 +3,7 @@
 asyncpg keeps every byte of an incomplete message, whatever length it claims (a "1 GiB" ErrorResponse is read to
 its end, then copied), and aiomysql reads whatever length a packet header claims, joining 16 MiB packets for as
 long as they come. Here the bytes a server sends between two requests of the client are counted; past
-MAX_ANSWER_BYTES the connection is dropped and the probe fails with `server` `db:answer_too_large`
+DB_ANSWER_BYTES the connection is dropped and the probe fails with `server` `db:answer_too_large`
 (agent.shared.answers). What a login, SELECT 1 and the IAM grant check really get is a few hundred bytes.
 
 - asyncpg builds each connection's protocol by looking up `asyncpg.protocol.Protocol` at connect time: a subclass
@@ -24,10 +24,14 @@ from contextvars import ContextVar
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from agent.config.models import TargetConfig
-from agent.shared.answers import CODE_SUFFIX, MAX_ANSWER_BYTES, AnswerTooLarge, find_too_large
+from agent.shared.answers import CODE_SUFFIX, AnswerTooLarge, find_too_large
 from agent.shared.reasons import Failure, Reason
 
 CODE = f"db:{CODE_SUFFIX}"
+# What a login, SELECT 1 or the grant check gets is under 2 KiB (a dozen ParameterStatus messages, an ERR packet of
+# at most 512 bytes). Lower than the AWS cap: asyncpg turns an answer into Python objects, several times its size
+# (1 MiB of ParameterStatus messages became 6 MiB of settings), held until the cyclic GC frees the connection.
+DB_ANSWER_BYTES = 64 * 1024
 _HANDSHAKE_V10 = 10  # MySQL client/server protocol, Connection Phase: the only greeting since MySQL 3.21
 
 
@@ -40,7 +44,7 @@ def too_large_failure(exc: BaseException) -> Failure | None:
 class AnswerMeter:
     """Bytes received since the client last wrote, for one connection; trips once past the limit."""
 
-    def __init__(self, peer: str, limit: int = MAX_ANSWER_BYTES) -> None:
+    def __init__(self, peer: str, limit: int = DB_ANSWER_BYTES) -> None:
         self.peer = peer
         self.limit = limit
         self.received = 0
@@ -74,7 +78,7 @@ def bounded_answers(connect: Callable[Concatenate[TargetConfig, P], Awaitable[T]
 
     @functools.wraps(connect)
     async def bounded(target: TargetConfig, *args: P.args, **kwargs: P.kwargs) -> T:
-        token = _PG_BOUND.set((f"{target.host}:{target.port}", MAX_ANSWER_BYTES))
+        token = _PG_BOUND.set((f"{target.host}:{target.port}", DB_ANSWER_BYTES))
         try:
             return await connect(target, *args, **kwargs)
         finally:
@@ -148,7 +152,7 @@ class MySqlGuard:
 
     # Private API (listed in agent/shared/private_api.py): aiomysql.Connection._read_bytes, _write_bytes and
     # _get_server_information, overridden.
-    answer_limit = MAX_ANSWER_BYTES
+    answer_limit = DB_ANSWER_BYTES
     _answer_received = 0
 
     def _write_bytes(self, data: bytes) -> Any:

@@ -49,6 +49,8 @@ class _CappedSend:
         finally:
             request.stream_output = streaming
         if not streaming:
+            # aiobotocore's AioAWSResponse._content_prop reads `raw.read()` once and keeps it: the capped read
+            # (private API: listed in agent/shared/private_api.py).
             response.raw = CappedBody(response.raw, _peer(request.url), self.answer_source)
             await _read(response, request)
         return response
@@ -111,7 +113,8 @@ def _unreadable_head(exc: Any, request: Any) -> Exception | None:
 
     cause = exc.kwargs.get("error")
     if isinstance(cause, aiohttp.ClientResponseError):
-        return ConnectionClosedError(error=cause, request=request, endpoint_url=request.url)
+        closed: Exception = ConnectionClosedError(error=cause, request=request, endpoint_url=request.url)
+        return closed
     return None
 
 

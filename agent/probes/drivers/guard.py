@@ -19,7 +19,7 @@ Both rely on private API, listed in agent/shared/private_api.py with the tests t
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -71,13 +71,15 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def bounded_answers(connect: Callable[Concatenate[TargetConfig, P], Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+def bounded_answers(
+    connect: Callable[Concatenate[TargetConfig, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[TargetConfig, P], Coroutine[Any, Any, T]]:
     """Decorates a driver's connect(target, ...): every asyncpg connection it opens gets its own AnswerMeter, for
     the connection's whole life."""
     _install_pg_protocol()
 
     @functools.wraps(connect)
-    async def bounded(target: TargetConfig, *args: P.args, **kwargs: P.kwargs) -> T:
+    async def bounded(target: TargetConfig, /, *args: P.args, **kwargs: P.kwargs) -> T:
         token = _PG_BOUND.set((f"{target.host}:{target.port}", DB_ANSWER_BYTES))
         try:
             return await connect(target, *args, **kwargs)
@@ -93,7 +95,7 @@ def _install_pg_protocol() -> type:
     # `protocol.Protocol(...)` at connect time; the subclass stands in for it, process-wide, once.
     import asyncpg.protocol
 
-    class MeteredProtocol(asyncpg.protocol.Protocol):  # type: ignore[misc,name-defined]  # Cython, untyped
+    class MeteredProtocol(asyncpg.protocol.Protocol):  # type: ignore[misc]  # Cython, generic in its stub
         """asyncpg's protocol, counting each answer when a meter was set for this connection."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:

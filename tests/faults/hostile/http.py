@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.faults.hostile.wire import CHUNK, Build, Hostility, endless, filler, garbage, close, trickle
+from tests.faults.hostile.wire import CHUNK, Build, Hostility, close, endless, filler, garbage, trickle
 from tests.support.hostile_peer import Answer, Sent
 
 # The content type each peer really answers with: a hostile one looks the part.

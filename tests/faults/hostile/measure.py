@@ -1,15 +1,17 @@
-"""What a hostile-peer row measures on the agent process: its memory (VmRSS, and the peak VmHWM since a reset) and
-how fast /health answers meanwhile, from a thread of its own so the test's event loop cannot slow the clock."""
+"""What a hostile-peer row measures on the agent process: its memory (VmRSS, and the peak VmHWM since a reset), and
+how fast /health answers meanwhile, asked from a process of its own (health_watch.py) so that the test process's
+own work (moto, the hostile peers) cannot slow the clock."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HEALTH_EVERY = 0.02  # seconds between two /health requests: 50 a second
+from tests.support.agent_process import REPO
 
 
 def memory_kib(pid: int) -> tuple[int, int]:
@@ -27,52 +29,15 @@ def reset_peak(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
-def health_once(port: int, timeout: float = 1.0) -> tuple[float, int]:
-    """GET /health on a fresh connection: (seconds, HTTP status; 0 when there was no answer in time)."""
-    started = time.perf_counter()
-    request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.sendall(request)
-            head = sock.recv(64)
-            while sock.recv(4096):
-                pass
-        status = int(head.split(b" ", 2)[1])
-    except (OSError, ValueError, IndexError):
-        status = 0
-    return time.perf_counter() - started, status
+@dataclass(frozen=True, slots=True)
+class Health:
+    """The /health answers of a time window."""
 
-
-@dataclass
-class HealthWatch:
-    """Requests /health every HEALTH_EVERY seconds on a thread until stopped; keeps every latency and status."""
-
-    port: int
-    latencies: list[float] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> HealthWatch:
-        self._thread = threading.Thread(target=self._run, name="health-watch", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> HealthWatch:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            took, status = health_once(self.port)
-            self.latencies.append(took)
-            self.statuses.append(status)
-            self._stop.wait(HEALTH_EVERY)
+    latencies: list[float]
+    statuses: list[int]
 
     def p99_ms(self) -> float:
-        """The 99th percentile latency in milliseconds (nearest rank)."""
+        """The 99th percentile latency in milliseconds (nearest rank); infinite without a single answer."""
         ordered = sorted(self.latencies)
         if not ordered:
             return float("inf")
@@ -80,3 +45,37 @@ class HealthWatch:
 
     def failures(self) -> int:
         return sum(1 for status in self.statuses if status != 200)
+
+
+@dataclass
+class HealthWatch:
+    """The health_watch.py process for one agent, and every line it printed: (monotonic, seconds, status)."""
+
+    lines: list[tuple[float, float, int]] = field(default_factory=list)
+
+    def window(self, since: float, until: float) -> Health:
+        chosen = [(took, status) for at, took, status in self.lines if since <= at <= until]
+        return Health([took for took, _ in chosen], [status for _, status in chosen])
+
+    async def read(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            at, took, status = line.split()
+            self.lines.append((float(at), float(took), int(status)))
+
+
+@contextlib.asynccontextmanager
+async def watching(port: int) -> AsyncIterator[HealthWatch]:
+    """Ask the agent on `port` for /health 50 times a second for as long as the block runs."""
+    watch = HealthWatch()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.faults.hostile.health_watch", str(port),
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert process.stdout is not None
+    reader = asyncio.create_task(watch.read(process.stdout))
+    try:
+        yield watch
+    finally:
+        process.terminate()
+        await process.wait()
+        await reader

@@ -10,7 +10,7 @@ import struct
 from pymysql.constants import CLIENT
 
 from tests.faults.hostile.tls import hostile_handshake
-from tests.faults.hostile.wire import Hostility, filler, garbage, close, trickle
+from tests.faults.hostile.wire import Hostility, close, filler, garbage, trickle
 from tests.support.hostile_peer import Answer, Sent
 
 MAX_PAYLOAD = 0xFFFFFF  # a payload of exactly this length announces that another packet continues it

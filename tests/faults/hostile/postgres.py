@@ -9,7 +9,7 @@ import struct
 from collections.abc import Awaitable, Callable
 
 from tests.faults.hostile.tls import hostile_handshake
-from tests.faults.hostile.wire import CHUNK, Hostility, endless, filler, garbage, close, trickle
+from tests.faults.hostile.wire import CHUNK, Hostility, close, endless, filler, garbage, trickle
 from tests.support.hostile_peer import Answer, Sent
 from tests.support.protocol_front import GSSENC_REQUEST, SSL_REQUEST
 

@@ -16,7 +16,7 @@ from tests.faults import matrix
 from tests.faults.cadence import TIMEOUT
 from tests.faults.harness import LiveAgent, Sample
 from tests.faults.hostile.answers import BUILDERS, Peer
-from tests.faults.hostile.measure import HealthWatch, memory_kib, reset_peak
+from tests.faults.hostile.measure import Health, HealthWatch, memory_kib, reset_peak
 from tests.faults.hostile.wire import Hostility
 from tests.support.hostile_peer import HostilePeer
 
@@ -51,6 +51,7 @@ class Spot:
     probe: str
     target: str
     canary: str
+    health: HealthWatch  # the agent's /health, asked from a process of its own
 
 
 @dataclass
@@ -82,11 +83,11 @@ ROWS: list[Row] = []
 async def run_row(spot: Spot, peer: Peer, hostility: Hostility, expected: Outcome) -> Row:
     """Run one row and record it (here and in the fault matrix); fail the test with every problem found."""
     row = Row(peer, hostility, expected)
-    agent, pid = spot.agent, spot.agent.pid
+    pid = spot.agent.pid
     await _wait_ok(spot, RECOVER_WITHIN, 0.0, row)
     row.base_kib = await _baseline(pid)
     await asyncio.to_thread(reset_peak, pid)
-    watch = await asyncio.to_thread(HealthWatch(agent.port).start)
+    started = time.monotonic()
     offered_before = len(spot.front.sent)
     try:
         turned = time.monotonic()
@@ -98,10 +99,12 @@ async def run_row(spot: Spot, peer: Peer, hostility: Hostility, expected: Outcom
         await asyncio.to_thread(spot.front.forward)
     await _wait_ok(spot, RECOVER_WITHIN, time.monotonic(), row)
     row.after_kib = await _settled(pid, row.base_kib + RETURN_BOUND_KIB)
-    await asyncio.to_thread(watch.stop)
-    row.health_p99_ms, row.health_requests = watch.p99_ms(), len(watch.latencies)
+    ended = time.monotonic()
+    await asyncio.sleep(0.1)  # the watcher's last lines of the window are on their way
+    health = spot.health.window(started, ended)
+    row.health_p99_ms, row.health_requests = health.p99_ms(), len(health.latencies)
     row.offered = max(spot.front.sent[offered_before:], default=0)
-    _judge(row, watch)
+    _judge(row, health)
     ROWS.append(row)
     _record(row, spot.agent.name)
     assert not row.problems, f"{peer} / {hostility}: " + "; ".join(row.problems)
@@ -140,7 +143,7 @@ async def _wait_failure(spot: Spot, row: Row, turned: float) -> None:
     row.fail_ms = float(duration) if isinstance(duration, int | float) else None
 
 
-def _judge(row: Row, watch: HealthWatch) -> None:
+def _judge(row: Row, health: Health) -> None:
     if row.code in row.expected.codes and row.reason != row.expected.reason:
         row.problems.append(f"reason {row.reason}, expected {row.expected.reason}")
     if row.fail_ms is None or row.fail_ms > FAIL_BOUND_MS:
@@ -149,10 +152,10 @@ def _judge(row: Row, watch: HealthWatch) -> None:
         row.problems.append(f"RSS peaked {(row.peak_kib - row.base_kib) / MIB:.1f} MiB above the baseline")
     if row.after_kib - row.base_kib > RETURN_BOUND_KIB:
         row.problems.append(f"RSS stayed {(row.after_kib - row.base_kib) / MIB:.1f} MiB above the baseline")
-    if watch.failures():
-        row.problems.append(f"/health failed {watch.failures()} of {len(watch.statuses)} times")
+    if health.failures():
+        row.problems.append(f"/health failed {health.failures()} of {len(health.statuses)} times")
     if row.health_p99_ms >= HEALTH_P99_MS:
-        row.problems.append(f"/health p99 {row.health_p99_ms:.1f} ms over {len(watch.latencies)} requests")
+        row.problems.append(f"/health p99 {row.health_p99_ms:.1f} ms over {len(health.latencies)} requests")
 
 
 async def _baseline(pid: int) -> int:

@@ -8,7 +8,7 @@ import asyncio
 import os
 import struct
 
-from tests.faults.hostile.wire import Hostility, endless, filler, garbage, close, trickle
+from tests.faults.hostile.wire import Hostility, close, endless, filler, garbage, trickle
 from tests.support.hostile_peer import Sent
 
 _RECORD_MAX = 1 << 14  # TLSPlaintext.length may not exceed 2^14 (RFC 8446, 5.1)

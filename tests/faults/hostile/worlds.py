@@ -24,6 +24,7 @@ from agent.sandbox.postgres import PostgresSandbox
 from tests.faults.cadence import FAST
 from tests.faults.harness import LiveAgent, live_agent
 from tests.faults.hostile.answers import Peer
+from tests.faults.hostile.measure import watching
 from tests.faults.hostile.rows import Spot
 from tests.faults.hygiene import distinctive
 from tests.faults.servers import MyControl, PgControl
@@ -92,8 +93,10 @@ async def database_world(
             text = json.dumps({"database": {"connections": connections}})  # JSON is YAML
             await asyncio.to_thread(config.write_text, text)
             env = {**FAST, "AGENT_DB_PASSWORD": password}
-            async with live_agent(name, env, "--config", str(config)) as agent:
-                spots = {p: Spot(agent, fronts[DB_TARGETS[p][0]], "db", DB_TARGETS[p][0], password) for p in peers}
+            async with live_agent(name, env, "--config", str(config)) as agent, watching(agent.port) as health:
+                spots = {
+                    p: Spot(agent, fronts[DB_TARGETS[p][0]], "db", DB_TARGETS[p][0], password, health) for p in peers
+                }
                 yield World(agent, spots)
     finally:
         await pg.drop_database(database)
@@ -126,9 +129,10 @@ async def aws_world(name: str, moto: Moto, cluster: PostgresSandbox, pg: PgContr
             }
             canaries = {Peer.CREDENTIALS: keys.secret_key, Peer.STS: keys.token or "", Peer.SECRETS_MANAGER: password}
             front_of = {Peer.CREDENTIALS: "credentials", Peer.STS: "sts", Peer.SECRETS_MANAGER: "secretsmanager"}
-            async with live_agent(name, env) as agent:
+            async with live_agent(name, env) as agent, watching(agent.port) as health:
                 spots = {
-                    peer: Spot(agent, fronts[front_of[peer]], *AWS_PROBES[peer], canaries[peer]) for peer in AWS_PROBES
+                    peer: Spot(agent, fronts[front_of[peer]], *AWS_PROBES[peer], canaries[peer], health)
+                    for peer in AWS_PROBES
                 }
                 yield World(agent, spots)
     finally:

@@ -152,18 +152,18 @@ async def test_sigterm_with_the_credentials_endpoint_hostile_exits_within_the_gr
 @pytest.mark.parametrize("row", ROWS, ids=_id)
 async def test_each_row_alone_then_sigterm_while_it_is_hostile(
     row: tuple[Peer, Hostility],
-    request: pytest.FixtureRequest,
     fault_cluster: PostgresSandbox,
     pg_control: PgControl,
+    my_control: MyControl,
+    moto: Moto,
     config_dir: Path,
 ) -> None:
     """The long variant: a fresh agent per row, so its RSS is the row's alone; its SIGTERM meets that peer."""
     peer, hostility = row
     if peer in DB_TARGETS:
-        my_control = request.getfixturevalue("my_control")
         world = database_world(f"hostile-{_id(row)}", fault_cluster, pg_control, my_control, config_dir, (peer,))
     else:
-        world = aws_world(f"hostile-{_id(row)}", request.getfixturevalue("moto"), fault_cluster, pg_control)
+        world = aws_world(f"hostile-{_id(row)}", moto, fault_cluster, pg_control)
     async with world as alone:
         await run_row(alone.spots[peer], peer, hostility, EXPECTED[row])
         await sigterm_while_hostile(alone, {peer: hostility})

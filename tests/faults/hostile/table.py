@@ -31,7 +31,7 @@ def render(rows: list[Row]) -> str:
             f"`{row.reason}`",
             f"`{row.code}`",
             failed,
-            f"{(row.peak_kib - row.base_kib) / MIB:+.1f} MiB",
+            f"{max(0, row.peak_kib - row.base_kib) / MIB:+.1f} MiB",
             f"{(row.after_kib - row.base_kib) / MIB:+.1f} MiB",
             f"{row.health_p99_ms:.1f} ms",
             _size(row.offered),

@@ -53,6 +53,9 @@ class HealthWatch:
 
     lines: list[tuple[float, float, int]] = field(default_factory=list)
 
+    def count(self, since: float) -> int:
+        return sum(1 for at, _, _ in self.lines if at >= since)
+
     def window(self, since: float, until: float) -> Health:
         chosen = [(took, status) for at, took, status in self.lines if since <= at <= until]
         return Health([took for took, _ in chosen], [status for _, status in chosen])
@@ -65,7 +68,7 @@ class HealthWatch:
 
 @contextlib.asynccontextmanager
 async def watching(port: int) -> AsyncIterator[HealthWatch]:
-    """Ask the agent on `port` for /health 50 times a second for as long as the block runs."""
+    """Ask the agent on `port` for /health about 100 times a second for as long as the block runs."""
     watch = HealthWatch()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.faults.hostile.health_watch", str(port),

@@ -29,6 +29,7 @@ DETECT_WITHIN = 10.0  # seconds for the expected failure to show at all (a kept 
 HOLD = 0.4  # seconds the peer stays hostile once the failure showed: more runs meet it, memory may pile up
 RECOVER_WITHIN = 15.0
 SETTLE_WITHIN = 3.0  # seconds for RSS to come back
+HEALTH_SAMPLES = 100  # /health answers a row's p99 is taken over at least (the window is stretched to get them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ async def run_row(spot: Spot, peer: Peer, hostility: Hostility, expected: Outcom
         await asyncio.to_thread(spot.front.forward)
     await _wait_ok(spot, RECOVER_WITHIN, time.monotonic(), row)
     row.after_kib = await _settled(pid, row.base_kib + RETURN_BOUND_KIB)
+    await _enough_answers(spot.health, started)
     ended = time.monotonic()
     await asyncio.sleep(0.1)  # the watcher's last lines of the window are on their way
     health = spot.health.window(started, ended)
@@ -177,11 +179,18 @@ async def _settled(pid: int, good: int) -> int:
         await asyncio.sleep(0.1)
 
 
+async def _enough_answers(health: HealthWatch, since: float) -> None:
+    """Wait (at most 3 s) until the window holds HEALTH_SAMPLES answers: a p99 of a few dozen is their maximum."""
+    deadline = time.monotonic() + 3.0
+    while health.count(since) < HEALTH_SAMPLES and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
 def _record(row: Row, group: str) -> None:
     """The row in the fault matrix printed at the end of the run, too."""
     observed = f"{row.reason} {row.code} after {_ms(row.fail_ms)}; RSS {_mib(row.peak_kib - row.base_kib)} peak"
     fault = f"hostile {row.peer} ({row.hostility})"
-    note = f"/health p99 {row.health_p99_ms:.1f} ms"
+    note = f"/health p99 {row.health_p99_ms:.1f} ms of {row.health_requests}"
     matrix.record(matrix.Row(fault, row.expected.text(), observed, None, None, not row.problems, note, group))
 
 

@@ -11,6 +11,22 @@
 # The base is pinned to a Python minor version and Debian release; for reproducible production builds pin it by
 # digest as well (python:3.11-slim-bookworm@sha256:...) and let a bot such as Dependabot move the digest.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# AWS's RDS trust bundle: the CA certificates of every commercial region (GovCloud and China publish their own; point
+# this at theirs). Fetched at build time, so the image can verify an RDS endpoint's certificate: AGENT_DB_SSLROOTCERT
+# points at it, which makes sslmode=verify-full the default (README, "TLS"). The build prints the file's SHA-256;
+# pin it with --build-arg RDS_CA_BUNDLE_SHA256=<digest> and a changed or substituted file then fails the build
+# (AWS adds a CA to the bundle now and then: update the pin when that build fails).
+ARG RDS_CA_BUNDLE_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+
+# The bundle in a stage of its own: fetching it neither waits for nor invalidates the dependency layers.
+FROM ${PYTHON_IMAGE} AS rds-ca
+ARG RDS_CA_BUNDLE_URL
+ARG RDS_CA_BUNDLE_SHA256=
+ADD ${RDS_CA_BUNDLE_URL} /ca/rds-global-bundle.pem
+COPY docker/check_ca_bundle.py /ca/
+# Checks the pin when one is given (else prints the digest to pin), that Python's ssl loads the file as CA
+# certificates (an HTML error page would not), and makes it readable by the agent's non-root user.
+RUN python /ca/check_ca_bundle.py /ca/rds-global-bundle.pem "${RDS_CA_BUNDLE_SHA256}"
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -39,9 +55,13 @@ FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 agent \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin agent
 COPY --from=build /opt/venv /opt/venv
+COPY --from=rds-ca /ca/rds-global-bundle.pem /etc/ecs-health-agent/rds-global-bundle.pem
+# AGENT_DB_SSLROOTCERT: the RDS bundle, so a DSN without sslmode gets verify-full. For a database whose certificate
+# another CA signed, set it (or ?sslrootcert= in the DSN) to that CA; AGENT_DB_SSLROOTCERT= (empty) sets none.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    AGENT_DB_SSLROOTCERT=/etc/ecs-health-agent/rds-global-bundle.pem
 USER 10001:10001
 # The agent's default AGENT_PORT: /health /ready /status /metrics.
 EXPOSE 8099

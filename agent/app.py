@@ -8,6 +8,7 @@ import signal
 from contextlib import AsyncExitStack
 
 from agent import __version__
+from agent.config.hosts import address
 from agent.config.models import AgentConfig
 from agent.outputs.events import ChangeLog
 from agent.outputs.logs import setup_logging
@@ -37,7 +38,7 @@ async def serve(config: AgentConfig) -> int:
         try:
             runner = await start_server(create_app(state, config), config.host, config.port)
         except OSError as exc:
-            log.error("cannot listen on %s:%s: %s", config.host, config.port, exc.strerror or exc)
+            log.error("cannot listen on %s: %s", address(config.host, config.port), exc.strerror or exc)
             return EXIT_CANNOT_LISTEN
         stack.push_async_callback(runner.cleanup)
         changes = ChangeLog(state)
@@ -89,10 +90,9 @@ async def _grace(stop: asyncio.Queue[str], seconds: float) -> None:
 
 def _log_started(config: AgentConfig, plan: Plan) -> None:
     log.info(
-        "ecs-health-agent %s listening on %s:%s",
+        "ecs-health-agent %s listening on %s",
         __version__,
-        config.host,
-        config.port,
+        address(config.host, config.port),
         extra={"probes": _probes_by_target(plan), "interval_seconds": config.interval_seconds},
     )
 

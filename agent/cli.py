@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     health = commands.add_parser("healthcheck", help="exit 0 if the local agent answers 200 (ECS healthCheck)")
     health.add_argument("--ready", action="store_true", help="ask /ready instead of /health")
-    health.add_argument("--port", type=int, default=None, help="agent port (default: AGENT_PORT or 8099)")
+    health.add_argument("--port", type=_port, default=None, help="agent port (default: AGENT_PORT or 8099)")
     sandbox = commands.add_parser(
         "sandbox", help="a stand-in for an ECS task on this machine (moto, PostgreSQL) with the agent inside"
     )
@@ -148,8 +148,21 @@ def _sandbox(args: argparse.Namespace) -> int:
     return run_sandbox(SandboxOptions(port=args.port, control_port=args.control_port, postgres=args.postgres))
 
 
+def _port(text: str) -> int:
+    """A TCP port for argparse: a number from 1 to 65535 (argparse exits 2 naming the option otherwise)."""
+    port = int(text) if text.strip().isascii() and text.strip().isdigit() else 0
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{text[:64]!r} is not a port: expected a number from 1 to 65535")
+    return port
+
+
 def _healthcheck(args: argparse.Namespace) -> int:
-    from agent.config.environ import agent_port
+    from agent.config.environ import agent_dial_host, agent_port
     from agent.healthcheck import healthcheck
 
-    return healthcheck(port=args.port or agent_port(), ready=args.ready)
+    try:
+        host, port = agent_dial_host(), args.port or agent_port()  # where `serve` listens, as it reads them
+    except ValueError as exc:
+        print(f"ecs-health-agent healthcheck: invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return healthcheck(port=port, ready=args.ready, host=host)

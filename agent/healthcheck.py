@@ -9,6 +9,8 @@ import http.client
 import sys
 import time
 
+from agent.config.hosts import address
+
 DEFAULT_TIMEOUT_SECONDS = 2.0  # the shortest timeout an ECS container healthCheck can have
 
 
@@ -17,6 +19,7 @@ def healthcheck(
 ) -> int:
     """GET /health (or /ready) on the local agent: 0 on HTTP 200, 1 otherwise, within `timeout` in total."""
     path = "/ready" if ready else "/health"
+    where = address(host, port)
     deadline = time.monotonic() + timeout
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
@@ -29,12 +32,12 @@ def healthcheck(
         response.read(65536)
         code = response.status
     except (OSError, http.client.HTTPException) as exc:  # refused, timeout, reset, not HTTP
-        print(f"healthcheck: GET {path} on {host}:{port}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"healthcheck: GET {path} on {where}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     finally:
         connection.close()
     if code != 200:
-        print(f"healthcheck: GET {path} on {host}:{port}: HTTP {code}", file=sys.stderr)
+        print(f"healthcheck: GET {path} on {where}: HTTP {code}", file=sys.stderr)
         return 1
     return 0
 

@@ -4,7 +4,10 @@ port, entrypoint; and the build context, which keeps the sandbox (and so moto) o
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
+import shlex
+import stat
 import subprocess
 import sys
 import tomllib
@@ -18,13 +21,16 @@ from agent.config.models import AgentConfig
 from tests.support.dockerfile import (
     REPO,
     PipCall,
+    arg_defaults,
     copied_files,
+    env,
     exec_form,
     final,
     ignore_patterns,
     ignored,
     instructions,
     pip_calls,
+    stage_named,
     stages,
 )
 
@@ -211,3 +217,74 @@ def test_the_wheel_built_from_the_context_has_every_agent_module_but_no_sandbox(
     sources = (p.relative_to(REPO) for p in (REPO / "agent").rglob("*.py"))
     expected = {str(p) for p in sources if p.parts[:2] != ("agent", "sandbox")}
     assert packaged == expected
+
+
+# -- the RDS CA bundle ---------------------------------------------------------------------------------------
+
+RDS_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+CHECK_SCRIPT = REPO / "docker" / "check_ca_bundle.py"
+
+
+def test_the_rds_bundle_is_fetched_at_build_time_checked_and_pinnable() -> None:
+    """A stage of its own ADDs AWS's global bundle (the URL a build arg), then runs the check with the pin arg."""
+    assert arg_defaults()["RDS_CA_BUNDLE_URL"] == RDS_BUNDLE_URL
+    stage = stage_named("rds-ca")
+    args = [i.args for i in stage if i.keyword.upper() == "ARG"]
+    assert "RDS_CA_BUNDLE_URL" in args and arg_defaults(stage) == {"RDS_CA_BUNDLE_SHA256": ""}, args
+    (add,) = [i.args.split() for i in stage if i.keyword.upper() == "ADD"]
+    assert add == ["${RDS_CA_BUNDLE_URL}", "/ca/rds-global-bundle.pem"], add
+    runs = [shlex.split(i.args) for i in stage if i.keyword.upper() == "RUN"]
+    assert runs == [["python", "/ca/check_ca_bundle.py", "/ca/rds-global-bundle.pem", "${RDS_CA_BUNDLE_SHA256}"]]
+    assert stages().index(stage) < len(stages()) - 1, "the bundle must be fetched in a build stage"
+
+
+def test_the_image_ships_the_bundle_and_points_agent_db_sslrootcert_at_it() -> None:
+    """So a DSN without sslmode gets verify-full against the RDS CAs (agent/config/build.py)."""
+    copies = [i.args.split() for i in final("COPY") if i.args.startswith("--from=rds-ca ")]
+    assert copies == [["--from=rds-ca", "/ca/rds-global-bundle.pem", "/etc/ecs-health-agent/rds-global-bundle.pem"]]
+    assert env(stages()[-1])["AGENT_DB_SSLROOTCERT"] == copies[0][-1]
+    assert env(stages()[-1])["PATH"] == "/opt/venv/bin:$PATH"  # the ENV parser reads the whole instruction
+
+
+def run_check(bundle: Path, *pin: str) -> subprocess.CompletedProcess[str]:
+    """The build step, as the Dockerfile runs it (the script needs only the standard library)."""
+    command = [sys.executable, str(CHECK_SCRIPT), str(bundle), *pin]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+
+
+@pytest.fixture(name="bundle")
+def bundle_fixture(tmp_path: Path) -> Path:
+    """A CA certificate made by openssl, 0600 as ADD leaves a fetched file."""
+    path = tmp_path / "bundle.pem"
+    key = tmp_path / "ca.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-days", "2", "-subj", "/CN=test CA", "-keyout", str(key), "-out", str(path)],
+        capture_output=True, check=True, timeout=30,
+    )  # fmt: skip
+    path.chmod(0o600)
+    return path
+
+
+def test_the_bundle_check_prints_the_digest_to_pin_and_makes_the_file_readable(bundle: Path) -> None:
+    digest = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    unpinned = run_check(bundle, "")
+    assert unpinned.returncode == 0, unpinned.stderr
+    assert f"--build-arg RDS_CA_BUNDLE_SHA256={digest}" in unpinned.stdout and "1 CA certificates" in unpinned.stdout
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o444
+    pinned = run_check(bundle, digest.upper())
+    assert pinned.returncode == 0 and "matches the pin" in pinned.stdout, pinned.stderr
+
+
+def test_the_bundle_check_fails_the_build_on_a_wrong_pin_or_a_file_that_is_no_bundle(
+    bundle: Path, tmp_path: Path
+) -> None:
+    wrong = run_check(bundle, "0" * 64)
+    assert wrong.returncode == 1 and "not the pinned" in wrong.stderr and "substituted" in wrong.stderr
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o600  # nothing is installed from a failed check
+    page = tmp_path / "error.html"
+    page.write_text("<html><body>503 Service Unavailable</body></html>")
+    html = run_check(page, "")
+    assert html.returncode == 1 and "not a PEM bundle of CA certificates" in html.stderr, html.stderr
+    missing = run_check(tmp_path / "absent.pem", "")
+    assert missing.returncode == 1 and "absent.pem" in missing.stderr

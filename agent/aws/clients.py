@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 from agent.aws.capped_http import capped
 from agent.shared.counters import COUNTERS
 from agent.shared.reasons import Reason
+from agent.shared.redact import SECRETS
 
 if TYPE_CHECKING:
     from typing import Self
@@ -86,6 +87,7 @@ class AwsClients:
         self._resolver: Any = None
         self._clients: dict[ClientKey, Any] = {}
         self._lock = asyncio.Lock()
+        self.account_id: str | None = None  # the account STS last confirmed these credentials belong to (hints)
 
     async def __aenter__(self) -> Self:
         from aiobotocore.session import get_session
@@ -230,13 +232,15 @@ def _outcome(exc: BaseException | None, service: str) -> str:
 
 
 def _fast_resolver(session: Any, timeout_seconds: float, environ: Mapping[str, str]) -> Any:
-    """botocore's standard chain, with a container provider that gives up within the probe's timeout.
+    """botocore's standard chain, with a container provider that gives up within the probe's timeout, registers
+    its authorization token as a secret, and (like the instance metadata provider) never follows a redirect.
 
     The default container fetcher tries 3 times with a 2 s timeout and 1 s sleeps: ~9 s against a silent
     endpoint, longer than the probe may take.
     """
-    # Private API (listed in agent/shared/private_api.py): _RefCountedSession, the fetcher's class constants and
-    # the resolver's `providers` list.
+    # Private API (listed in agent/shared/private_api.py): _RefCountedSession, the fetcher's class constants,
+    # ContainerProvider._build_headers, the instance metadata provider's _role_fetcher and its _session, and the
+    # resolver's `providers` list.
     from aiobotocore.credentials import AioContainerProvider, create_credential_resolver
     from aiobotocore.utils import AioContainerMetadataFetcher, _RefCountedSession
 
@@ -248,13 +252,51 @@ def _fast_resolver(session: Any, timeout_seconds: float, environ: Mapping[str, s
             self.TIMEOUT_SECONDS = timeout
             # The fetcher opens a new HTTP session per fetch (every credentials run); with verify on, each one
             # loads the CA bundle (~25 ms of CPU, most of an idle agent's), which only an https endpoint needs.
-            super().__init__(session=capped(_RefCountedSession, "credentials")(timeout=timeout, verify=verify))
+            session = capped(_RefCountedSession, "credentials")(timeout=timeout, verify=verify)  # agent/aws/capped_http.py
+            super().__init__(session=refuse_redirects(session))
+
+    class ProbeContainerProvider(AioContainerProvider):  # type: ignore[misc]
+        def _build_headers(self) -> dict[str, str] | None:
+            headers: dict[str, str] | None = super()._build_headers()
+            if headers:  # the token botocore sends, re-read from its file on every fetch
+                SECRETS.add(headers.get("Authorization"))
+            return headers
 
     resolver = create_credential_resolver(session)
     endpoint = container_endpoint(environ)
     verify = endpoint is None or not endpoint.url.startswith("http://")
     fetcher = ProbeContainerFetcher(max(0.1, timeout_seconds * _CONTAINER_FETCH_SHARE), verify)
-    provider = AioContainerProvider(environ=environ, fetcher=fetcher)
+    provider = ProbeContainerProvider(environ=environ, fetcher=fetcher)
     methods = [p.METHOD for p in resolver.providers]
     resolver.providers[methods.index(provider.METHOD)] = provider
+    for instance_metadata in (p for p in resolver.providers if p.METHOD == "iam-role"):
+        refuse_redirects(instance_metadata._role_fetcher._session)
     return resolver
+
+
+def refuse_redirects(http_session: Any) -> Any:
+    """Make an aiobotocore HTTP session (AIOHTTPSession) answer a redirect as the 3xx it is, never follow it.
+
+    A credentials source must answer itself: aiohttp follows a 302 by default, so an endpoint (or anything in
+    between) could send the fetch to another host and have its keys used. botocore's own urllib3 session never
+    follows one; aiobotocore's leaves aiohttp's default. The fetchers then see a non-200 answer and fail.
+    """
+    # Private API (listed in agent/shared/private_api.py): AIOHTTPSession._get_session, where aiobotocore gets the
+    # aiohttp.ClientSession whose request() it awaits.
+    get_session = http_session._get_session
+
+    async def without_redirects(proxy_url: str | None) -> _WithoutRedirects:
+        return _WithoutRedirects(await get_session(proxy_url))
+
+    http_session._get_session = without_redirects
+    return http_session
+
+
+class _WithoutRedirects:
+    """An aiohttp.ClientSession whose request() never follows a redirect (all aiobotocore's send() calls)."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    def request(self, method: str, url: Any, **kwargs: Any) -> Any:
+        return self._session.request(method, url, allow_redirects=False, **kwargs)

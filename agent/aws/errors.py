@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from agent.shared.answers import CODE_SUFFIX, find_too_large
-from agent.shared.hints import render
+from agent.shared.hints import missing_fields, render
 from agent.shared.reasons import Failure, Reason, describe
 
 AUTH_CODES = frozenset(
@@ -193,6 +193,9 @@ def _metadata_failure(exc: BaseException, where: str) -> Failure:
     if status is None:  # "Unable to parse JSON returned from container metadata services"
         return Failure(Reason.SERVER, "credentials:bad_response", f"{where}: {text}")
     code = int(status.group(1))
+    if 300 <= code < 400:  # never followed (agent/aws/clients.py: refuse_redirects)
+        message = f"{where}: HTTP {code}, a redirect; a credentials source must answer itself, so it is not followed"
+        return Failure(Reason.CONFIG, "credentials:redirect", message)
     # 429: the endpoint's rate limit, which every task on the host shares (throttled, so scope shared); 5xx: the
     # endpoint is broken; any other 4xx: it refuses this task (its token, or no credentials for it).
     reason = Reason.THROTTLED if code == 429 else Reason.SERVER if code >= 500 else Reason.AUTH
@@ -266,12 +269,23 @@ COMMON_HINTS: Mapping[str, str] = {
     ),
     "credentials:auth": (
         "{endpoint} refused the request: check {token_variable} (EKS Pod Identity / ECS Anywhere) matches"
-        ' what the endpoint expects; try `curl -s -H "Authorization: ..." {url}` from inside the task'
+        " what the endpoint expects; try `{curl}` from inside the task"
     ),
     "credentials:reach": (
-        "the task fetches its role's credentials from {endpoint}; from inside the task run `curl -s {url}`"
+        "the task fetches its role's credentials from {endpoint}; from inside the task run `{curl}`"
         " (it must answer JSON with AccessKeyId); on ECS this is the ECS agent: if it does not answer,"
         " replace the task or check the container instance's agent"
+    ),
+    # No container endpoint is configured: the failing source is another of botocore's chain.
+    "credentials:provider": (
+        "the {provider} credentials source failed (see the message): run `aws sts get-caller-identity` from inside"
+        " the task, with the same environment, to see which source botocore tries (environment keys, web identity"
+        " with AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, profiles, the container endpoint, instance metadata)"
+    ),
+    "credentials:redirect": (
+        "{endpoint} answered with a redirect to somewhere else. The ECS agent's endpoint never redirects: point the"
+        " variable at the endpoint itself, and if an HTTP proxy is set (HTTP_PROXY), add 169.254.170.2 (and"
+        " 169.254.169.254) to NO_PROXY so credential requests go straight to it"
     ),
     "credentials:http_429": (
         "{endpoint} is rate-limiting credential requests (HTTP 429). Its limit is shared by every task on the host,"
@@ -292,14 +306,17 @@ COMMON_HINTS: Mapping[str, str] = {
 
 def common_hint(failure: Failure, facts: Mapping[str, str]) -> str:
     """The shared hint for a credentials or throttling failure; '' means the probe's own table answers."""
-    if failure.code in COMMON_HINTS:
-        return render(COMMON_HINTS[failure.code], facts)
     if failure.code.endswith(f":{CODE_SUFFIX}"):
         service = "the ECS credentials endpoint" if failure.code.startswith("credentials:") else facts.get("service")
         return render(COMMON_HINTS[CODE_SUFFIX], {**facts, "service": service or "AWS"})
-    if failure.code.startswith("credentials:"):
+    if failure.code in COMMON_HINTS:
+        key = failure.code
+    elif failure.code.startswith("credentials:"):
         key = "credentials:auth" if failure.reason is Reason.AUTH else "credentials:reach"
-        return render(COMMON_HINTS[key], facts)
-    if failure.reason is Reason.THROTTLED:
-        return render(COMMON_HINTS["throttled"], facts)
-    return ""
+    elif failure.reason is Reason.THROTTLED:
+        key = "throttled"
+    else:
+        return ""
+    if key.startswith("credentials:") and missing_fields(COMMON_HINTS[key], facts):  # no container endpoint
+        key = "credentials:provider"
+    return render(COMMON_HINTS[key], facts)

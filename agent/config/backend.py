@@ -12,6 +12,8 @@ from urllib.parse import SplitResult, urlsplit
 
 from pydantic import SecretStr
 
+from agent.config.echo import shown
+from agent.config.hosts import host_problem
 from agent.config.inputs import ConfigFile, EnvSettings
 from agent.config.models import AppConfig, AppScheme, StatusRange
 
@@ -69,38 +71,40 @@ def parse_statuses(value: str | int | list[str | int]) -> tuple[StatusRange, ...
 def _status_range(token: str) -> StatusRange:
     match = _STATUS.match(token)
     if match is None:
-        raise _Invalid(f"{token!r} is not a status code or range: {_STATUS_FORM}")
+        raise _Invalid(f"{shown(token)} is not a status code or range: {_STATUS_FORM}")
     low = int(match.group(1))
     high = int(match.group(2) or low)
     if not (100 <= low <= 599 and 100 <= high <= 599):
-        raise _Invalid(f"{token!r} is outside 100-599: {_STATUS_FORM}")
+        raise _Invalid(f"{shown(token)} is outside 100-599: {_STATUS_FORM}")
     if low > high:
-        raise _Invalid(f"{token!r} goes from high to low: write the range low-high ({high}-{low})")
+        raise _Invalid(f"{shown(token)} goes from high to low: write the range low-high ({high}-{low})")
     return low, high
 
 
 def _split(url: str) -> SplitResult:
     if any(c.isspace() or not c.isprintable() for c in url):
         raise _Invalid(f"contains whitespace or control characters: {_URL_FORM}")
-    shown = _without_secrets(url)
+    visible = shown(_without_secrets(url))
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise _Invalid(f"{shown!r} is not a URL with a valid host and port (1-65535): {_URL_FORM}") from None
+        raise _Invalid(f"{visible} is not a URL with a valid host and port (1-65535): {_URL_FORM}") from None
     if parts.scheme not in _SCHEMES or "://" not in url:
-        raise _Invalid(f"{shown!r}: the scheme must be http://, https:// or tcp://: {_URL_FORM}")
+        raise _Invalid(f"{visible}: the scheme must be http://, https:// or tcp://: {_URL_FORM}")
     if "@" in parts.netloc:
         raise _Invalid(
             "a user or password in the URL is refused: it would show in /status and the logs. Point the probe at"
             " the backend's shallow liveness endpoint, which needs no credentials"
         )
     if not parts.hostname:
-        raise _Invalid(f"{shown!r} has no host: {_URL_FORM}")
+        raise _Invalid(f"{visible} has no host: {_URL_FORM}")
+    if problem := host_problem(parts.hostname):
+        raise _Invalid(f"{problem}: {_URL_FORM}")
     if port == 0 or (port is None and parts.scheme == "tcp"):
-        raise _Invalid(f"{shown!r} needs a port within 1-65535, e.g. tcp://127.0.0.1:8000")
+        raise _Invalid(f"{visible} needs a port within 1-65535, e.g. tcp://127.0.0.1:8000")
     if parts.scheme == "tcp" and (parts.path not in ("", "/") or parts.query):
-        raise _Invalid(f"{shown!r}: a tcp:// URL only connects: drop the path and query string, or use http://")
+        raise _Invalid(f"{visible}: a tcp:// URL only connects: drop the path and query string, or use http://")
     return parts
 
 

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
 from agent.config.backend import app_config
 from agent.config.dsn import Dsn, DsnError, SslMode, arn_region, parse_dsn, region_from_host
+from agent.config.echo import shown
+from agent.config.hosts import host_problem, normal_host
 from agent.config.inputs import ECS_METADATA_VARIABLE, ConfigFile, ConnectionFile, EnvSettings, format_validation_error
 from agent.config.models import APP_TARGET, AgentConfig, ConfigError, TargetConfig
 
+# Each target keeps a database connection (and its probes' sockets while they run) in this task, whose
+# descriptors the HTTP server needs too; a task that talks to more databases than this is several services.
+MAX_TARGETS = 100
 _TARGET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warning", "warning": "warning", "error": "error"}
 _SCALARS = (
@@ -36,6 +41,15 @@ _SCALARS = (
 
 
 @dataclass(frozen=True, slots=True)
+class _Credentials:
+    """The AGENT_DB_* credentials, which a --config connection takes only when it sets none of its own."""
+
+    password: SecretStr | None
+    secret_id: str | None
+    iam_auth: bool
+
+
+@dataclass(frozen=True, slots=True)
 class _Source:
     """One connection as the user described it, before validation; `field` names where it came from."""
 
@@ -43,14 +57,17 @@ class _Source:
     field: str
     dsn_text: str
     iam_auth: bool
-    user: str | None
+    user: str | None  # wins over the DSN's user
     region: str | None
     secret_id: str | None
     secret_field: str  # where the secret id was set, for the error message
-    password: SecretStr | None
+    password: SecretStr | None  # wins over the DSN's password
     sslrootcert: str | None
     user_hint: str  # where a username can be set, for the error message
     critical: bool = True
+    password_from: str | None = None  # where `password` was set: AGENT_DB_PASSWORD, the password in ...
+    fallback_user: str | None = None  # used when neither `user` nor the DSN names one
+    shared: _Credentials | None = None  # the globals, for a connection without credentials of its own
 
 
 def build_config(env: EnvSettings, file: ConfigFile | None, standard: Mapping[str, str]) -> AgentConfig:
@@ -79,6 +96,13 @@ def _sources(env: EnvSettings, file: ConfigFile | None, problems: list[str]) -> 
         problems.append("AGENT_DB_DSN: set either AGENT_DB_DSN or database.connections in --config, not both")
         return []
     if connections:
+        if len(connections) > MAX_TARGETS:
+            problems.append(
+                f"database.connections: {len(connections)} connections, more than the {MAX_TARGETS} one agent"
+                " probes: each keeps a database connection and file descriptors in this task (ECS gives a container"
+                " 1,024 by default); split them across services, or keep the ones this task's backend uses"
+            )
+            return []
         return [_file_source(name, conn, env) for name, conn in connections.items()]
     if env.db_dsn is None:
         problems.append(
@@ -96,7 +120,8 @@ def _sources(env: EnvSettings, file: ConfigFile | None, problems: list[str]) -> 
             region=env.aws_region,
             secret_id=env.db_secret_id,
             secret_field="AGENT_DB_SECRET_ID",
-            password=env.db_password,
+            password=env.db_password,  # wins over the DSN's password, as AGENT_DB_USER wins over its user
+            password_from="AGENT_DB_PASSWORD",
             sslrootcert=env.db_sslrootcert,
             user_hint="put it in the DSN or set AGENT_DB_USER",
         )
@@ -104,36 +129,58 @@ def _sources(env: EnvSettings, file: ConfigFile | None, problems: list[str]) -> 
 
 
 def _file_source(name: str, conn: ConnectionFile, env: EnvSettings) -> _Source:
+    """A connection's own user and credentials (its DSN, `secret_id`, `aws_iam_auth`) win over the AGENT_DB_*
+    globals; those apply to a connection that sets none of its own."""
     iam = conn.aws_iam_auth
     # A name that is not valid is quoted, so a newline or control character in it cannot split the message.
-    shown = name if _TARGET_NAME.match(name) else repr(name)
+    shown_name = name if _TARGET_NAME.match(name) else shown(name)
     return _Source(
         name=name,
-        field=f"database.connections.{shown}.dsn",
+        field=f"database.connections.{shown_name}.dsn",
         dsn_text=conn.dsn,
-        iam_auth=iam.enabled or bool(env.db_iam_auth),
-        user=iam.db_user or env.db_user,
+        iam_auth=iam.enabled,
+        user=iam.db_user,
         region=iam.region or env.aws_region,
-        secret_id=conn.secret_id or env.db_secret_id,
-        secret_field=f"database.connections.{shown}.secret_id" if conn.secret_id else "AGENT_DB_SECRET_ID",
-        password=env.db_password,
+        secret_id=conn.secret_id,
+        secret_field=f"database.connections.{shown_name}.secret_id",
+        password=None,
         sslrootcert=env.db_sslrootcert,
-        user_hint=f"put it in the DSN or set database.connections.{shown}.aws_iam_auth.db_user / AGENT_DB_USER",
+        user_hint=f"put it in the DSN or set database.connections.{shown_name}.aws_iam_auth.db_user / AGENT_DB_USER",
         critical=conn.critical,
+        fallback_user=env.db_user,
+        shared=_Credentials(env.db_password, env.db_secret_id, bool(env.db_iam_auth)),
+    )
+
+
+def _own_credentials(src: _Source, dsn: Dsn) -> _Source:
+    """The source with the DSN's password when nothing overrides it, or the globals when it has no credentials."""
+    if src.password is None and dsn.password is not None:
+        return replace(src, password=dsn.password, password_from=f"the password in {src.field}")
+    if src.password is not None or src.secret_id or src.iam_auth or src.shared is None:
+        return src
+    shared = src.shared
+    return replace(
+        src,
+        password=shared.password,
+        password_from="AGENT_DB_PASSWORD",
+        secret_id=shared.secret_id,
+        secret_field="AGENT_DB_SECRET_ID",
+        iam_auth=shared.iam_auth,
     )
 
 
 def _target(src: _Source, standard: Mapping[str, str], problems: list[str]) -> TargetConfig | None:
     before = len(problems)
     if not _TARGET_NAME.match(src.name):
-        problems.append(f"{src.field}: connection name {src.name!r} must be 1-64 of A-Z a-z 0-9 _ . -")
+        problems.append(f"{src.field}: connection name {shown(src.name)} must be 1-64 of A-Z a-z 0-9 _ . -")
     try:
         dsn = parse_dsn(src.dsn_text)
     except DsnError as exc:
         problems.append(f"{src.field}: {exc}")
         return None
-    user = src.user or dsn.user
-    password = src.password or dsn.password
+    src = _own_credentials(src, dsn)
+    user = src.user or dsn.user or src.fallback_user
+    password = src.password
     if not user and not src.secret_id:
         problems.append(f"{src.field}: database username not found: {src.user_hint}")
     _check_credential_source(src, password, problems)
@@ -151,8 +198,9 @@ def _target(src: _Source, standard: Mapping[str, str], problems: list[str]) -> T
         database=dsn.database,
         user=user,
         sslmode=sslmode,
-        sslrootcert=src.sslrootcert or dsn.sslrootcert,
+        sslrootcert=_rootcert(src, dsn),
         password=password,
+        password_from=src.password_from if password is not None else None,
         secret_id=src.secret_id,
         iam_auth=src.iam_auth,
         region=region,
@@ -163,12 +211,12 @@ def _target(src: _Source, standard: Mapping[str, str], problems: list[str]) -> T
 
 
 def _check_credential_source(src: _Source, password: SecretStr | None, problems: list[str]) -> None:
-    if src.iam_auth and (password or src.secret_id):
+    if src.iam_auth and (password is not None or src.secret_id):
         problems.append(
             f"{src.field}: IAM auth is enabled and a password source (AGENT_DB_PASSWORD, AGENT_DB_SECRET_ID or a"
             " password in the DSN) is also set: with IAM auth the token is the password; keep one of them"
         )
-    elif not src.iam_auth and not password and not src.secret_id:
+    elif not src.iam_auth and password is None and not src.secret_id:
         problems.append(
             f"{src.field}: no credential source for this database: set AGENT_DB_PASSWORD, AGENT_DB_SECRET_ID,"
             " or AGENT_DB_IAM_AUTH=true (aws_iam_auth.enabled in --config)"
@@ -176,14 +224,28 @@ def _check_credential_source(src: _Source, password: SecretStr | None, problems:
 
 
 def _sslmode(src: _Source, dsn: Dsn, problems: list[str]) -> SslMode:
-    default = SslMode.REQUIRE if src.iam_auth else SslMode.PREFER
-    mode = dsn.sslmode or default
-    if src.iam_auth and mode is SslMode.DISABLE:
+    mode = dsn.sslmode or _default_sslmode(iam_auth=src.iam_auth, rootcert=_rootcert(src, dsn))
+    if src.iam_auth and not mode.required:
         problems.append(
-            f"{src.field}: IAM auth requires TLS but the DSN says sslmode=disable"
-            " (use sslmode=require or sslmode=verify-full)"
+            f"{src.field}: IAM auth needs TLS, but the DSN says sslmode={mode}, under which the token (a password"
+            " for 15 minutes) would go in cleartext to a server that refuses TLS: use sslmode=verify-full with"
+            " AGENT_DB_SSLROOTCERT set to the RDS CA bundle (the image sets it), or at least sslmode=require"
         )
     return mode
+
+
+def _default_sslmode(*, iam_auth: bool, rootcert: str | None) -> SslMode:
+    """The sslmode when the DSN gives none: verify-full when a CA bundle is set (the image sets
+    AGENT_DB_SSLROOTCERT to the RDS bundle), else require with IAM auth and prefer (libpq's default) without."""
+    if rootcert:
+        return SslMode.VERIFY_FULL
+    return SslMode.REQUIRE if iam_auth else SslMode.PREFER
+
+
+def _rootcert(src: _Source, dsn: Dsn) -> str | None:
+    # The DSN's own sslrootcert= names this database's CA, so it wins over the process-wide AGENT_DB_SSLROOTCERT
+    # (which the image sets); an empty AGENT_DB_SSLROOTCERT means none.
+    return dsn.sslrootcert or src.sslrootcert or None
 
 
 def _check_region(src: _Source, region: str | None, problems: list[str]) -> None:
@@ -215,11 +277,18 @@ def _scalars(
         if key in values:
             values[key] = str(values[key]).strip().lower()
     values["ecs_metadata_uri"] = standard.get(ECS_METADATA_VARIABLE, "").strip() or None
+    if "host" in values:
+        host = str(values.pop("host")).strip()
+        problem = host_problem(host)
+        if problem:
+            problems.append(f"AGENT_HOST: {problem} (where the agent listens, e.g. 0.0.0.0, :: or 127.0.0.1)")
+        else:
+            values["host"] = normal_host(host)
     level = env.log_level or (file.logging.level if file else None) or standard.get("LOG_LEVEL")
     if level:
         normalised = _LOG_LEVELS.get(level.strip().lower())
         if normalised is None:
-            problems.append(f"AGENT_LOG_LEVEL: {level!r} is not one of debug, info, warning, error")
+            problems.append(f"AGENT_LOG_LEVEL: {shown(level)} is not one of debug, info, warning, error")
         else:
             values["log_level"] = normalised
     return values

@@ -6,9 +6,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import SecretStr
+
+from agent.config.dsn_params import parse_params
+from agent.config.echo import shown
+from agent.config.hosts import address, host_problem, normal_host
 
 
 class Engine(StrEnum):
@@ -41,6 +45,9 @@ SCHEMES = {
 }
 DEFAULT_PORTS = {Engine.POSTGRESQL: 5432, Engine.MYSQL: 3306}
 EXPECTED_FORM = "expected postgresql://user@host:5432/db or mysql://user@host:3306/db"
+_IPV6_FORM = "expected postgresql://user@[2001:db8::5]:5432/db"
+_DELIMITERS = "/?#@[]"
+_ENCODINGS = "'/' as %2F, '?' as %3F, '#' as %23, '@' as %40, '[' as %5B, ']' as %5D, '%' as %25"
 # "$TOKEN", "${DB_PASSWORD}", "<password>", "{{ token }}": templates, not passwords.
 _PLACEHOLDER = re.compile(r"^(\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|<[^>]*>|\{\{.*\}\})$")
 _RDS_HOST = re.compile(r"\.([a-z]{2}(?:-[a-z]+)+-\d)\.rds\.amazonaws\.com(?:\.cn)?$", re.IGNORECASE)
@@ -73,50 +80,103 @@ class Dsn:
         """The DSN as a person would write it, with any password masked."""
         auth = ""
         if self.user:
-            auth = self.user + (":[REDACTED]" if self.password else "") + "@"
+            auth = self.user + (":[REDACTED]" if self.password is not None else "") + "@"
         query = f"?sslmode={self.sslmode}" if self.sslmode else ""
-        return f"{self.engine}://{auth}{self.host}:{self.port}/{self.database or ''}{query}"
+        return f"{self.engine}://{auth}{address(self.host, self.port)}/{self.database or ''}{query}"
 
 
 def parse_dsn(text: str) -> Dsn:
-    """Parse a postgresql:// or mysql:// DSN; raise DsnError naming what is wrong."""
+    """Parse a postgresql:// or mysql:// DSN; raise DsnError naming what is wrong, never repeating the password."""
     text = text.strip()
     if not text:
         raise DsnError(f"DSN is empty ({EXPECTED_FORM})")
     if "://" not in text:
         raise DsnError(f"could not extract endpoint from DSN: missing '://' ({EXPECTED_FORM})")
-    engine = _engine(text.split("://", 1)[0])
-    _check_authority_is_whole(text.split("://", 1)[1])
+    _check_characters(text)
+    scheme, rest = text.split("://", 1)
+    engine = _engine(scheme)
+    userinfo, hostport = _authority(rest)
+    _check_hostport(hostport)
     try:
         parts = urlsplit(text)
         host, port = parts.hostname, parts.port
     except ValueError as exc:
+        if "[" in userinfo or "]" in userinfo:
+            raise DsnError(_reserved(userinfo)) from None
         raise DsnError(f"could not extract endpoint from DSN: {_port_problem(exc)} ({EXPECTED_FORM})") from None
-    if not host:
-        raise DsnError(f"could not extract endpoint from DSN: no host ({EXPECTED_FORM})")
-    query = parse_qs(parts.query)
+    _check_host(host)
+    if port == 0:
+        raise DsnError(f"could not extract endpoint from DSN: port 0 is not a port from 1 to 65535 ({EXPECTED_FORM})")
+    if "#" in rest:
+        raise DsnError("a DSN has no '#' part: a '#' in the database name or a parameter must be written %23")
+    try:
+        params = parse_params(parts.query)
+    except ValueError as exc:
+        raise DsnError(str(exc)) from None
     return Dsn(
         engine=engine,
-        host=host,
+        host=normal_host(host or ""),
         port=port or DEFAULT_PORTS[engine],
         database=unquote(parts.path.lstrip("/")) or None,
         user=unquote(parts.username) if parts.username else None,
         password=_password(parts.password),
-        sslmode=_sslmode(query),
-        sslrootcert=_last(query, "sslrootcert"),
+        sslmode=SslMode(params.sslmode) if params.sslmode else None,
+        sslrootcert=params.sslrootcert,
     )
 
 
-def _check_authority_is_whole(rest: str) -> None:
-    """Refuse an '@' after the first '/', '?' or '#': an unencoded one of those in the user or password ended the
-    host part early (RFC 3986 3.2), so the rest of the password would be read as the port, database or query and
-    shown in messages. Nothing of the DSN is echoed."""
+def _check_characters(text: str) -> None:
+    """urlsplit deletes a tab or line break anywhere in a URL: a password holding one would silently change."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise DsnError(
+            "the DSN holds a control character (a tab, a line break or another below U+0020): percent-encode it"
+            " (%09 for a tab, %0A for a line feed), or leave the password out of the DSN and set AGENT_DB_PASSWORD"
+        )
+
+
+def _authority(rest: str) -> tuple[str, str]:
+    """(user:password, host:port) of what follows '://'. An unencoded '/', '?' or '#' in the user or password ends
+    the host part early (RFC 3986 3.2), so the rest of the password would be read as the port, database or query,
+    shown in messages and looked up in DNS: an '@' after the first of them is refused, and nothing is echoed."""
     cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
     if "@" in rest[cut:]:
-        raise DsnError(
-            "could not extract endpoint from DSN: '@' after the host part; a user or password containing '/', '?'"
-            f" or '#' must be percent-encoded (%2F, %3F, %23) ({EXPECTED_FORM})"
+        raise DsnError(_reserved(rest[: rest.rfind("@")]))
+    userinfo, _, hostport = rest[:cut].rpartition("@")
+    return userinfo, hostport
+
+
+def _reserved(userinfo: str) -> str:
+    """Which part holds a reserved character, and how to write it; no character of either part is repeated."""
+    user, has_password, _ = userinfo.partition(":")
+    if has_password and not any(c in user for c in _DELIMITERS):
+        return (
+            f"the DSN's password holds a character that must be percent-encoded in a URL ({_ENCODINGS}), or leave"
+            " the password out of the DSN and set AGENT_DB_PASSWORD (or use a secret)"
         )
+    return (
+        f"the DSN's user name holds a character that must be percent-encoded in a URL ({_ENCODINGS}); an '@' in"
+        " the database name or a parameter is written %40 too"
+    )
+
+
+def _check_hostport(hostport: str) -> None:
+    """Two shapes urlsplit would misread as a bad port: several hosts, and an IPv6 address without brackets."""
+    if "," in hostport:
+        count = hostport.count(",") + 1
+        raise DsnError(
+            f"the DSN names {count} hosts: a target is one host (give each host its own connection in --config,"
+            " or use the cluster endpoint, which follows the writer)"
+        )
+    if hostport.count(":") > 1 and "[" not in hostport:
+        raise DsnError(f"could not extract endpoint from DSN: an IPv6 address goes in brackets ({_IPV6_FORM})")
+
+
+def _check_host(host: str | None) -> None:
+    if not host:
+        raise DsnError(f"could not extract endpoint from DSN: no host ({EXPECTED_FORM})")
+    problem = host_problem(host)
+    if problem:
+        raise DsnError(f"could not extract endpoint from DSN: {problem}")
 
 
 def region_from_host(host: str) -> str | None:
@@ -132,37 +192,20 @@ def arn_region(arn: str | None) -> str | None:
     return parts[3] if len(parts) > 3 and parts[3] else None
 
 
-def parse_sslmode(value: str) -> SslMode:
-    """An sslmode value, or DsnError listing the accepted ones."""
-    try:
-        return SslMode(value.strip().lower())
-    except ValueError:
-        accepted = ", ".join(m.value for m in SslMode)
-        raise DsnError(f"sslmode {value!r} is not one of {accepted}") from None
-
-
 def _engine(scheme: str) -> Engine:
     base = scheme.lower().split("+", 1)[0]  # SQLAlchemy style: postgresql+asyncpg://
     if base not in SCHEMES:
-        raise DsnError(f"unsupported DSN scheme {scheme!r} ({EXPECTED_FORM}; postgres:// also works)")
+        raise DsnError(f"unsupported DSN scheme {shown(scheme)} ({EXPECTED_FORM}; postgres:// also works)")
     return SCHEMES[base]
 
 
 def _password(raw: str | None) -> SecretStr | None:
-    if not raw:
+    """The DSN's password: None without one (or a placeholder); an empty one ("user:@host") is a password.
+
+    A placeholder is matched as written: a percent-encoded one (`%24A`) was encoded on purpose, so it is a literal."""
+    if raw is None or _PLACEHOLDER.match(raw):
         return None
-    value = unquote(raw)
-    return None if _PLACEHOLDER.match(value) else SecretStr(value)
-
-
-def _sslmode(query: dict[str, list[str]]) -> SslMode | None:
-    value = _last(query, "sslmode") or _last(query, "ssl-mode")
-    return parse_sslmode(value) if value else None
-
-
-def _last(query: dict[str, list[str]], key: str) -> str | None:
-    values = query.get(key)
-    return values[-1] if values else None
+    return SecretStr(unquote(raw))
 
 
 def _port_problem(exc: ValueError) -> str:

@@ -3,13 +3,17 @@ guide's `database.connections`), and pydantic's errors turned into lines that na
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent.config.echo import did_you_mean, shown
+
 ECS_METADATA_VARIABLE = "ECS_CONTAINER_METADATA_URI_V4"  # set by the ECS agent in every container
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # a YAML key shown as is in a path; any other is quoted and cut
 
 
 class EnvSettings(BaseSettings):
@@ -44,20 +48,35 @@ class EnvSettings(BaseSettings):
     app_expect_status: str | None = None
 
 
-class IamAuthFile(BaseModel):
-    """`aws_iam_auth` in the diagnostics guide's YAML shape."""
+class _Section(BaseModel):
+    """A YAML section every key of which the agent reads: an unknown key (a typo such as `secretid`) is refused by
+    name, never ignored, since ignoring it would silently change what is checked."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = list(cls.model_fields)
+            unknown = [key for key in data if key not in known]
+            if unknown:
+                keys = ", ".join(shown(key) + did_you_mean(key, known) for key in unknown[:3])
+                more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+                raise ValueError(f"unknown key {keys}{more}: expected {', '.join(known)}")
+        return data
+
+
+class IamAuthFile(_Section):
+    """`aws_iam_auth` in the diagnostics guide's YAML shape."""
 
     enabled: bool = False
     region: str | None = None
     db_user: str | None = None
 
 
-class ConnectionFile(BaseModel):
-    """One entry of `database.connections` (other keys of the application's config are ignored)."""
-
-    model_config = ConfigDict(extra="ignore")
+class ConnectionFile(_Section):
+    """One entry of `database.connections`."""
 
     dsn: str
     aws_iam_auth: IamAuthFile = IamAuthFile()
@@ -82,10 +101,8 @@ class LoggingFile(BaseModel):
     level: str | None = None
 
 
-class AppFile(BaseModel):
+class AppFile(_Section):
     """`app`: the backend probe (`url`, `expect_status` as `200-399`, `200`, or a list of codes and ranges)."""
-
-    model_config = ConfigDict(extra="forbid")  # a misspelt expect_status must not silently mean the default
 
     url: str
     expect_status: str | int | list[str | int] | None = None
@@ -105,10 +122,16 @@ def format_validation_error(exc: ValidationError, env_prefix: str | None) -> lis
     """Turn pydantic errors into lines naming the variable (or YAML path) and what is expected."""
     problems = []
     for error in exc.errors(include_url=False, include_input=False):
-        path = ".".join(str(p) for p in error["loc"])
+        path = yaml_path(error["loc"])
         field = f"{env_prefix}{path.upper()}" if env_prefix is not None else path
         problems.append(f"{field}: {_expectation(error)}")
     return problems
+
+
+def yaml_path(parts: Iterable[object]) -> str:
+    """database.connections.writer.dsn: plain keys as they are, any other quoted and cut to length (a key may hold
+    a line break or 100 KB)."""
+    return ".".join(str(part) if _PLAIN_KEY.match(str(part)) else shown(part) for part in parts)
 
 
 def _expectation(error: Mapping[str, Any]) -> str:

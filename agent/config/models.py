@@ -9,18 +9,32 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from agent.config.dsn import Engine, SslMode
+from agent.config.echo import shown
+from agent.config.hosts import address
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 # CloudWatch's namespace rules: 1-255 of these characters, not starting with ':'; "AWS/" is reserved for AWS.
 _NAMESPACE = re.compile(r"^[0-9A-Za-z._/#: -]{1,255}$")
 
 
+# A problem is one line a person reads; values in it are cut where they are quoted (agent.config.echo), and this
+# bound catches any that were not.
+MAX_PROBLEM_CHARACTERS = 1000
+
+
 class ConfigError(Exception):
     """Configuration that cannot work; each problem names its field and the expected form."""
 
     def __init__(self, problems: list[str]) -> None:
+        problems = [_cut(problem) for problem in problems]
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+def _cut(problem: str) -> str:
+    if len(problem) <= MAX_PROBLEM_CHARACTERS:
+        return problem
+    return f"{problem[:MAX_PROBLEM_CHARACTERS]}... (cut from {len(problem)} characters)"
 
 
 class ReadinessPolicy(StrEnum):
@@ -50,7 +64,8 @@ class TargetConfig(BaseModel):
     user: str | None
     sslmode: SslMode
     sslrootcert: str | None = None
-    password: SecretStr | None = None
+    password: SecretStr | None = None  # "" is a password (MariaDB's root has one), None is none
+    password_from: str | None = None  # where `password` was set (AGENT_DB_PASSWORD, "the password in ...dsn")
     secret_id: str | None = None
     iam_auth: bool = False
     region: str | None = None  # where AWS calls for this target go
@@ -62,6 +77,11 @@ class TargetConfig(BaseModel):
     def uses_aws(self) -> bool:
         """Whether this target needs AWS credentials."""
         return self.iam_auth or self.secret_id is not None
+
+    @property
+    def address(self) -> str:
+        """host:port, an IPv6 host in brackets."""
+        return address(self.host, self.port)
 
 
 # The backend probe's target name in /status, the metrics and the logs (its probe name is `app`).
@@ -86,7 +106,7 @@ class AppConfig(BaseModel):
     @property
     def address(self) -> str:
         """host:port, an IPv6 host in brackets."""
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return address(self.host, self.port)
 
     @property
     def request_url(self) -> str:
@@ -140,7 +160,7 @@ class AgentConfig(BaseModel):
     def _cloudwatch_namespace(cls, value: str) -> str:
         if not _NAMESPACE.match(value) or value.startswith(":") or value.startswith("AWS/"):
             raise ValueError(
-                f"{value!r} is not a CloudWatch namespace: expected 1-255 of A-Z a-z 0-9 . - _ / # : and space,"
+                f"{shown(value)} is not a CloudWatch namespace: expected 1-255 of A-Z a-z 0-9 . - _ / # : and space,"
                 " not starting with ':' or 'AWS/' (e.g. ECSHealthAgent)"
             )
         return value

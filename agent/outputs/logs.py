@@ -45,6 +45,10 @@ class _BadRequestFilter(logging.Filter):
 _BAD_REQUESTS = _BadRequestFilter()
 
 
+# A traceback ends with what matters: keep more of it than of a message (redact() cuts a text at its end).
+_TRACE_LIMIT = 16 * 1024
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message and the record's extras, all redacted."""
 
@@ -60,9 +64,9 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 line[key] = _clean(value)
         if record.exc_info:
-            line["exception"] = redact(self.formatException(record.exc_info))
+            line["exception"] = redact(self.formatException(record.exc_info), limit=_TRACE_LIMIT)
         if record.stack_info:
-            line["stack"] = redact(self.formatStack(record.stack_info))
+            line["stack"] = redact(self.formatStack(record.stack_info), limit=_TRACE_LIMIT)
         # ensure_ascii keeps each line plain ASCII whatever a driver's message contains.
         return json.dumps(line, ensure_ascii=True, separators=(",", ":"))
 

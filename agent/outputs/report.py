@@ -15,10 +15,23 @@ _WHAT = {
     "app": "the backend answers",
 }
 
+_UNVERIFIED = (
+    "        note: encrypted, but the server's certificate was not verified, so a server in the middle could have"
+    " read the password (set AGENT_DB_SSLROOTCERT to its CA, for RDS global-bundle.pem, and sslmode=verify-full)"
+)
+
 
 def as_json(results: Sequence[ProbeResult]) -> str:
     """`{"ok": bool, "probes": [...]}`, one document."""
-    return json.dumps({"ok": all(r.ok for r in results), "probes": [r.as_dict() for r in results]}, indent=2)
+    probes = [r.as_dict() | _tls(r) for r in results]
+    return json.dumps({"ok": all(r.ok for r in results), "probes": probes}, indent=2)
+
+
+def _tls(result: ProbeResult) -> dict[str, object]:
+    """An encrypted login's TLS version and whether the server was verified (as /status gives it)."""
+    if not result.ok or "tls_verified" not in result.details:
+        return {}
+    return {"tls": {"version": result.details.get("tls"), "verified": result.details["tls_verified"]}}
 
 
 def as_checklist(results: Sequence[ProbeResult]) -> str:
@@ -37,7 +50,8 @@ def _lines(result: ProbeResult) -> list[str]:
     timing = f"{result.duration_ms:.0f} ms"
     if result.ok:
         facts = ", ".join(f"{k}={v}" for k, v in result.details.items())
-        return [f"  PASS  {label:<22} {what} ({timing})"] + ([f"        {facts}"] if facts else [])
+        lines = [f"  PASS  {label:<22} {what} ({timing})"] + ([f"        {facts}"] if facts else [])
+        return lines + ([_UNVERIFIED] if result.details.get("tls_verified") == "no" else [])
     reason = result.reason.value if result.reason else "unknown"
     lines = [f"  FAIL  {label:<22} {what}: {reason} ({result.code}, {timing})"]
     if result.message:

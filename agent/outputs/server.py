@@ -11,6 +11,7 @@ from aiohttp.log import access_logger
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from agent.config.models import AgentConfig, StatusDetail
+from agent.outputs.listen import listening_site
 from agent.outputs.logs import iso_utc
 from agent.outputs.metrics import build_registry, render
 from agent.outputs.status_page import PAGE_HEADERS, render_status_page
@@ -58,9 +59,8 @@ async def start_server(app: web.Application, host: str, port: int, access_log: b
         shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,  # on the runner: aiohttp deprecates it on TCPSite
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
     try:
-        await site.start()
+        await listening_site(runner, host, port).start()
     except OSError:  # port in use, bad address: release the runner before the error reaches the caller
         await runner.cleanup()
         raise
@@ -134,6 +134,8 @@ def _probe_entry(view: ProbeView, full: bool) -> dict[str, object]:
     }
     if last is not None and not last.ok and "login_backoff_seconds" in last.details:
         entry["login_backoff_seconds"] = float(last.details["login_backoff_seconds"])
+    if last is not None and last.ok and "tls_verified" in last.details:  # encrypted: was the server checked?
+        entry["tls"] = {"version": last.details.get("tls"), "verified": last.details["tls_verified"]}
     if full:
         entry["message"] = last.message if last else ""
         entry["hint"] = last.hint if last else ""

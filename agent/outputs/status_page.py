@@ -95,7 +95,7 @@ def _row(view: ProbeView, full: bool, now: float) -> str:
     cells = [
         f'<td class="probe">{escape(view.probe)}</td>',
         f'<td class="target">{escape(view.target)}</td>',
-        f'<td class="result"><span class="mark {result}">{mark}</span></td>',
+        f'<td class="result"><span class="mark {result}">{mark}</span>{_tls_note(view)}</td>',
         f'<td class="reason">{escape(last.reason.value) if last and last.reason else ""}</td>',
         f'<td class="code"><code>{escape(last.code) if last else ""}</code></td>',
     ]
@@ -121,6 +121,14 @@ def _result(view: ProbeView) -> tuple[str, str]:
     if view.last.code == NOT_RUN_CODE:
         return "fail", "&#10007; FAIL (skipped)"
     return "fail", "&#10007; FAIL"
+
+
+def _tls_note(view: ProbeView) -> str:
+    """Under the mark of a login that was encrypted without checking the server's certificate, a word saying so."""
+    last = view.last
+    if last is None or not last.ok or last.details.get("tls_verified") != "no":
+        return ""
+    return '<br><span class="muted tls-unverified">TLS: certificate not verified</span>'
 
 
 def _last_run(view: ProbeView, now: float) -> str:

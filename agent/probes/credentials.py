@@ -106,6 +106,7 @@ class CredentialsProbe:
             message = "GetCallerIdentity answered without Account or Arn"
             raise ProbeFailure(Reason.SERVER, "sts:bad_response", message)
         self.identity = CallerIdentity(account=str(answer["Account"]), arn=str(answer["Arn"]))
+        self._aws.account_id = self.identity.account  # so every AWS hint can name it
         self._verified_key, self._verified_at = frozen.access_key, now()
         return True
 
@@ -135,6 +136,8 @@ def credential_facts(aws: AwsClients, provider: str | None) -> dict[str, str]:
     """Hint values about where this task's credentials come from (names and URLs, never a token)."""
     endpoint = aws.container_endpoint
     facts = {"provider": provider or "AWS"}
+    if aws.account_id:
+        facts["account"] = aws.account_id
     if endpoint is None:
         facts["endpoint"] = "the credentials provider"
         return facts
@@ -145,6 +148,13 @@ def credential_facts(aws: AwsClients, provider: str | None) -> dict[str, str]:
         if endpoint.token_file
         else endpoint.token_variable or "AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE)"
     )
+    # The request botocore makes, as a command: the token by where it is (the file, the variable), never itself.
+    header = ""
+    if endpoint.token_file:
+        header = f' -H "Authorization: $(cat {endpoint.token_file})"'
+    elif endpoint.token_variable:
+        header = f' -H "Authorization: ${endpoint.token_variable}"'
+    facts["curl"] = f"curl -s{header} {endpoint.url}"
     return facts
 
 

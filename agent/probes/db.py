@@ -24,6 +24,7 @@ from agent.config.models import TargetConfig
 from agent.probes.base import Details, Login, TargetState, now
 from agent.probes.drivers.base import Connection, client_ssl_context, load_driver
 from agent.probes.drivers.hints import COMMON_HINTS
+from agent.probes.drivers.tls import verification
 from agent.probes.pacing import LoginGate, LoginPacing
 from agent.probes.rotation import CODES as ROTATION_CODES
 from agent.probes.rotation import RotationWatch
@@ -215,9 +216,9 @@ class DatabaseProbe:
             async with asyncio.timeout(min(REACHABILITY_TIMEOUT, self.timeout / 2)):
                 _, writer = await asyncio.open_connection(host, port)
             writer.close()
-            reachable = f"{host}:{port} accepts TCP connections again"
+            reachable = f"{self.config.address} accepts TCP connections again"
         except (OSError, TimeoutError) as exc:
-            reachable = f"{host}:{port} does not accept TCP connections yet ({describe(exc)})"
+            reachable = f"{self.config.address} does not accept TCP connections yet ({describe(exc)})"
         return (
             f"{age:.1f}s ago; logging in again in {wait:.1f}s (AGENT_DB_RELOGIN_SPREAD_SECONDS spreads a fleet's"
             f" logins); {reachable}"
@@ -244,6 +245,7 @@ class DatabaseProbe:
             details = {
                 "server_version": conn.server_version,
                 "tls": conn.tls or "none",
+                **verification(conn.tls, self._context),  # tls_verified: encrypted, but was the server checked?
                 "login": login.source,
                 "user": login.user,
             }
@@ -376,12 +378,12 @@ class DatabaseProbe:
             message = f"{rejected.message}, with the task's static password; {verdict}"
             raise ProbeFailure(Reason.AUTH, rejected.code, message) from None
         await conn.close()
+        source = self.config.password_from or "AGENT_DB_PASSWORD"
         raise ProbeFailure(
             Reason.AUTH,
             "db:password_drift",
-            f"login as {static.user} with this task's AGENT_DB_PASSWORD was rejected, but the current value"
-            f" of secret {secret_id} logs in: AGENT_DB_PASSWORD differs from the secret, and the secret's"
-            " password works",
+            f"login as {static.user} with {source} was rejected, but the current value of secret {secret_id}"
+            f" logs in: {source} differs from the secret, and the secret's password works",
         )
 
     # -- steps --------------------------------------------------------------------------------------------
@@ -415,7 +417,7 @@ class DatabaseProbe:
             raise ProbeFailure(
                 Reason.TLS,
                 "db:tls_not_negotiated",
-                f"the connection to {self.config.host}:{self.config.port} is not encrypted although"
+                f"the connection to {self.config.address} is not encrypted although"
                 f" sslmode={self.config.sslmode} requires TLS",
             )
         return conn

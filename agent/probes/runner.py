@@ -7,7 +7,7 @@ import logging
 
 from agent.probes.base import Details, Probe, ProbeResult, now
 from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope, default_scope, describe
-from agent.shared.redact import redact, truncate
+from agent.shared.redact import SECRETS, one_line, redact, truncate
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ def classify(probe: Probe, exc: BaseException) -> Failure:
         except Exception as table_error:  # noqa: BLE001 - a broken table must not take the agent down
             log.error("classifying %s failed: %s", probe.name, describe(table_error))
             failure = _unknown(probe, exc)
-    return Failure(failure.reason, failure.code, truncate(redact(failure.message)), failure.scope, failure.details)
+    message = truncate(one_line(failure.message))  # cut before any pattern runs; redacted, then on one line
+    return Failure(failure.reason, failure.code, message, failure.scope, failure.details)
 
 
 def _timed_out(probe: Probe, exc: TimeoutError, timeout: float, ours: bool) -> Failure:
@@ -58,7 +59,9 @@ def _result(probe: Probe, started: float, failure: Failure | None, details: Deta
     if failure is None:
         return ProbeResult(probe.name, probe.target, True, None, "ok", "", "", duration_ms, details=safe)
     try:
-        hint = redact(probe.hint(failure))
+        # Hints are the agent's own words around values render() has already redacted: shapes are not searched
+        # in them (an example like "using password: NO" would be masked), registered secrets still are.
+        hint = SECRETS.scrub(probe.hint(failure))
     except Exception as exc:  # noqa: BLE001 - a hint template bug must not hide the failure itself
         log.error("hint for %s failed: %s", probe.name, describe(exc))
         hint = ""

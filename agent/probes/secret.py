@@ -197,7 +197,7 @@ class SecretProbe:
         facts["secret_arn"] = self.arn or (
             self._secret_id
             if self._secret_id.startswith("arn:")
-            else f"arn:aws:secretsmanager:{region}:<account>:secret:{self._secret_id}-*"
+            else f"arn:aws:secretsmanager:{region}:{facts.get('account', '<account>')}:secret:{self._secret_id}-*"
         )
         return aws_errors.common_hint(failure, facts) or render(pick(_HINTS, failure.code, failure.reason.value), facts)
 

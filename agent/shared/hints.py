@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from string import Formatter
+
+from agent.shared.redact import redact
 
 
 class _Facts(dict[str, str]):
@@ -13,8 +16,16 @@ class _Facts(dict[str, str]):
 
 
 def render(template: str, facts: Mapping[str, str]) -> str:
-    """Fill a hint template; unknown fields stay visible as <field> rather than failing."""
-    return template.format_map(_Facts(facts))
+    """Fill a hint template with redacted facts; unknown fields stay visible as <field> rather than failing.
+
+    Only the values are redacted: the template is the agent's own text, which no secret pattern must touch.
+    """
+    return template.format_map(_Facts({key: redact(value) for key, value in facts.items()}))
+
+
+def missing_fields(template: str, facts: Mapping[str, str]) -> set[str]:
+    """The fields of a template that facts do not fill (rendered, each would show as <field>)."""
+    return {field for _, field, _, _ in Formatter().parse(template) if field and field not in facts}
 
 
 def pick(table: Mapping[str, str], code: str, reason: str) -> str:

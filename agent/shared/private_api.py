@@ -54,6 +54,21 @@ _GUARD_MYSQL = (
     f"{_GUARD}::test_a_gigantic_or_endless_answer_is_server_answer_too_large_at_once",
 )
 _CAPPED = "tests/aws/test_capped_http.py"
+_CLEARTEXT = "tests/probes/test_db_cleartext.py"
+_PG_GUARD = (
+    f"{_CLEARTEXT}::test_pg_cleartext_request_without_tls_is_refused",
+    f"{_CLEARTEXT}::test_pg_without_the_guard_the_standin_gets_the_password",
+    f"{_CLEARTEXT}::test_pg_guard_is_the_protocol_asyncpg_builds",
+)
+_MYSQL_GUARD = (
+    f"{_CLEARTEXT}::test_mysql_readable_password_request_without_tls_is_refused",
+    f"{_CLEARTEXT}::test_mysql_without_the_guard_the_standin_gets_the_password",
+)
+_MYSQL_AUTH = "agent/probes/drivers/mysql_auth.py"
+_SOURCES = "tests/aws/test_credential_sources.py"
+_TOKEN_ECHOED = f"{_SOURCES}::test_a_403_page_quoting_the_authorization_token_never_shows_it"
+_CONTAINER_REDIRECT = f"{_SOURCES}::test_a_redirect_from_the_container_endpoint_is_never_followed"
+_IMDS_REDIRECT = f"{_SOURCES}::test_a_redirect_from_the_instance_metadata_service_is_never_followed"
 _FETCHER_CONSTANT = (
     "an undocumented class constant botocore's container fetcher reads; overridden in a subclass so a credentials"
     " run gives up within the probe's timeout (the defaults take ~9 s against a silent endpoint). A rename would"
@@ -101,6 +116,42 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
             " with the fast fetcher, keeping botocore's order of providers"
         ),
         guarded_by=(_CONTAINER_HANG,),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="botocore.credentials.ContainerProvider._build_headers",
+        package="botocore",
+        used_in="agent/aws/clients.py",
+        why=(
+            "where the container provider reads the authorization token it sends (from its file on every fetch);"
+            " overridden to register that value as a secret, so an endpoint's page quoting it never shows it"
+        ),
+        guarded_by=(_TOKEN_ECHOED,),
+    ),
+    PrivateApi(
+        name="aiobotocore.httpsession.AIOHTTPSession._get_session",
+        package="aiobotocore",
+        used_in="agent/aws/clients.py",
+        why=(
+            "where send() gets the aiohttp.ClientSession whose request() it awaits; wrapped on the credentials"
+            " fetchers' sessions so request() never follows a redirect (aiohttp's default would)"
+        ),
+        guarded_by=(_CONTAINER_REDIRECT, _IMDS_REDIRECT),
+    ),
+    PrivateApi(
+        name="botocore.credentials.InstanceMetadataProvider._role_fetcher",
+        package="botocore",
+        used_in="agent/aws/clients.py",
+        why="the instance metadata provider's fetcher, whose HTTP session is made to refuse redirects",
+        guarded_by=(_IMDS_REDIRECT,),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiobotocore.utils.AioIMDSFetcher._session",
+        package="aiobotocore",
+        used_in="agent/aws/clients.py",
+        why="the instance metadata fetcher's HTTP session (an AIOHTTPSession), made to refuse redirects",
+        guarded_by=(_IMDS_REDIRECT,),
         on_instance=True,
     ),
     PrivateApi(
@@ -184,13 +235,12 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
     PrivateApi(
         name="asyncpg.protocol.Protocol",
         package="asyncpg",
-        used_in="agent/probes/drivers/guard.py",
+        used_in="agent/probes/drivers/pg_auth.py",
         why=(
-            "public in name, but that asyncpg.connect_utils builds each connection's protocol by looking it up here at"
-            " connect time is not documented: a subclass that counts each answer stands in for it, so no server can"
-            " make asyncpg buffer a message without bound. A change would silently drop the cap"
+            "replaced by GuardedProtocol, its subclass: asyncpg's connect_utils looks the class up by this name at"
+            " each connect, and asyncpg answers AuthenticationCleartextPassword inside it, with no option to refuse"
         ),
-        guarded_by=_GUARD_PG,
+        guarded_by=_PG_GUARD,
     ),
     PrivateApi(
         name="aiomysql.connection.Connection._read_bytes",
@@ -241,6 +291,63 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
             f"{_CAPPED}::test_an_endless_body_is_cut_at_the_cap",
             f"{_CAPPED}::test_the_largest_secret_secrets_manager_stores_passes_whole",
         ),
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._process_auth",
+        package="aiomysql",
+        used_in=_MYSQL_AUTH,
+        why="overridden to refuse an auth switch to mysql_clear_password on a connection without TLS",
+        guarded_by=_MYSQL_GUARD,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._request_authentication",
+        package="aiomysql",
+        used_in=_MYSQL_AUTH,
+        why="overridden to refuse a greeting that names mysql_clear_password on a connection without TLS",
+        guarded_by=_MYSQL_GUARD,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection.server_public_key",
+        package="aiomysql",
+        used_in=_MYSQL_AUTH,
+        why=(
+            "a documented connect() argument, but that aiomysql reads the attribute just before RSA-encrypting the"
+            " password to a key the server sent (no TLS) is not: a property there refuses instead"
+        ),
+        guarded_by=_MYSQL_GUARD,
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._secure",
+        package="aiomysql",
+        used_in=_MYSQL_AUTH,
+        why="whether TLS is up, for the guards above (aiomysql sets it after its TLS upgrade)",
+        guarded_by=_MYSQL_GUARD,
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._server_auth_plugin",
+        package="aiomysql",
+        used_in=_MYSQL_AUTH,
+        why="the plugin the server's greeting names (mysql_clear_password is refused without TLS)",
+        guarded_by=_MYSQL_GUARD,
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._client_auth_plugin",
+        package="aiomysql",
+        used_in=_MYSQL_AUTH,
+        why="the plugin aiomysql uses instead of the greeting's when one is configured (the agent sets none)",
+        guarded_by=_MYSQL_GUARD,
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._password",
+        package="aiomysql",
+        used_in=_MYSQL_AUTH,
+        why="whether there is a password to protect before refusing the RSA exchange (an empty one is harmless)",
+        guarded_by=_MYSQL_GUARD,
+        on_instance=True,
     ),
     PrivateApi(
         name="moto.moto_server.threaded_moto_server.ThreadedMotoServer._server",

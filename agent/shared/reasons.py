@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from agent.shared.redact import one_line
+
 
 class Reason(StrEnum):
     """Why a probe failed. Fixed: dashboards, alerts and the readiness policy key on these values."""
@@ -71,7 +73,8 @@ class ProbeFailure(Exception):
 
 
 def describe(exc: BaseException) -> str:
-    """A one-line description of an exception: its type and its text, never a traceback."""
-    text = " ".join(str(exc).split())
+    """A one-line description of an exception: its type and its text (redacted, cut to MAX_TEXT, then on one
+    line), never a traceback."""
+    text = one_line(str(exc))
     name = type(exc).__name__
     return f"{name}: {text}" if text else name

@@ -246,7 +246,7 @@ def test_chain_stops_on_cycles() -> None:
 
 
 def test_common_hints() -> None:
-    facts = {"endpoint": "E", "url": "U", "service": "STS", "token_variable": "T"}
+    facts = {"endpoint": "E", "url": "U", "service": "STS", "token_variable": "T", "curl": "curl -s U"}
     no_creds = Failure(Reason.CONFIG, "aws:no_credentials", "")
     assert "taskRoleArn" in common_hint(no_creds, facts)
     assert "curl -s U" in common_hint(Failure(Reason.NETWORK, "credentials:refused", ""), facts)

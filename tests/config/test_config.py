@@ -112,22 +112,26 @@ def test_bad_dsn_error_never_echoes_the_password(monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.parametrize(
-    "layout",
+    ("layout", "part"),
     [
-        "postgresql://app:{head}/{tail}@db:5432/orders",  # '/' ends the host part: the tail becomes the database
-        "postgresql://app:{head}?{tail}@db/orders",  # '?': the tail becomes the query
-        "mysql://app:{head}#{tail}@db/orders",  # '#': the tail becomes the fragment
-        "postgresql://app/:{head}{tail}@db",  # '/' in the user: the whole password becomes the database
-        "postgresql://1234:{head}/{tail}@db",  # the host part parses as host 1234 with the password's head as port
+        ("postgresql://app:{head}/{tail}@db:5432/orders", "password"),  # '/' ends the host part: the tail is the db
+        ("postgresql://app:{head}?{tail}@db/orders", "password"),  # '?': the tail becomes the query
+        ("mysql://app:{head}#{tail}@db/orders", "password"),  # '#': the tail becomes the fragment
+        ("mysql://app:{head}@{tail}/x@db/orders", "password"),  # '@' and '/': the head would be a host looked up
+        ("postgresql://app:{head}[{tail}@db/orders", "password"),  # '[': the host part would read as an IPv6 one
+        ("postgresql://app/:{head}{tail}@db", "user name"),  # '/' in the user: the whole password becomes the db
+        ("postgresql://1234:{head}/{tail}@db", "password"),  # the host part parses as host 1234, the head as port
     ],
 )
-def test_unencoded_delimiter_in_user_or_password_is_refused_without_echo(layout: str) -> None:
-    """An unencoded '/', '?' or '#' before the '@' would put password characters in the host, port or database."""
+def test_unencoded_delimiter_in_user_or_password_is_refused_without_echo(layout: str, part: str) -> None:
+    """An unencoded '/', '?', '#', '@' or '[' in the user or password would put password characters in the host,
+    port or database: refused, naming the part and how to encode each character, repeating nothing of it."""
     head, tail = "4242", PASSWORD[:8]
     with pytest.raises(DsnError) as caught:
         parse_dsn(layout.format(head=head, tail=tail))
     message = str(caught.value)
-    assert "must be percent-encoded (%2F, %3F, %23)" in message
+    assert message.startswith(f"the DSN's {part} holds a character that must be percent-encoded in a URL")
+    assert "'/' as %2F, '?' as %3F, '#' as %23, '@' as %40, '[' as %5B" in message
     assert head not in message and tail[:4] not in message
 
 
@@ -196,7 +200,7 @@ def test_configured_region_is_kept_for_the_mismatch_check(monkeypatch: pytest.Mo
 
 def test_iam_with_sslmode_disable_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     text = problems(monkeypatch, AGENT_DB_DSN=f"mysql://app@{RDS_HOST}/d?sslmode=disable", AGENT_DB_IAM_AUTH="true")
-    assert "IAM auth requires TLS but the DSN says sslmode=disable" in text
+    assert "IAM auth needs TLS, but the DSN says sslmode=disable" in text
 
 
 def test_iam_and_password_together_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -323,7 +327,8 @@ def test_yaml_critical_false_makes_an_optional_target(monkeypatch: pytest.Monkey
         ("database:\n  connections:\n    w: {}\n", "database.connections.w.dsn: is required"),
         (
             "database:\n  connections:\n    w:\n      dsn: postgresql://a@h/d\n      aws_iam_auth: {enable: true}\n",
-            "database.connections.w.aws_iam_auth.enable: Extra inputs are not permitted",
+            "database.connections.w.aws_iam_auth: unknown key 'enable' (did you mean enabled?): expected enabled,"
+            " region, db_user",
         ),
         (
             "database:\n  connections:\n    w:\n      dsn: postgresql://h/d\n      aws_iam_auth: {enabled: true}\n",

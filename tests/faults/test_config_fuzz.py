@@ -47,13 +47,26 @@ number = st.one_of(
 flag = st.sampled_from(["true", "false", "1", "0", "yes", "no", "on", "off", "TRUE", "maybe", "", " "])
 word = st.sampled_from(["gate", "strict", "GATE", " strict ", "full", "summary", "debug", "warn", "loud", ""])
 host = st.one_of(
-    st.sampled_from(["db", "127.0.0.1", "[::1]", "[::1", "db.x.eu-west-1.rds.amazonaws.com", "", "a b", "ü.example"]),
+    st.sampled_from(
+        [
+            "db",
+            "127.0.0.1",
+            "[::1]",
+            "[::1",
+            "db.x.eu-west-1.rds.amazonaws.com",
+            "",
+            "a b",
+            "ü.example",
+            "a..b",
+            "h1,h2",
+        ]
+    ),
     text,
 )
 port = st.one_of(
     st.none(), st.integers(-5, 70000).map(str), st.sampled_from(["", "x", "\uff15\uff14\uff13\uff12", "80 80"]), text
 )
-password = st.one_of(st.none(), st.just(PASSWORD), st.just(PASSWORD + "@:/?#"), text)
+password = st.one_of(st.none(), st.just(PASSWORD), st.just(PASSWORD + "@:/?#"), st.just(PASSWORD + "[]%\t"), text)
 query = st.one_of(
     st.just(""),
     st.sampled_from(["disable", "prefer", "require", "verify-ca", "verify-full", "REQUIRE", "bogus", ""]).map(
@@ -61,6 +74,13 @@ query = st.one_of(
     ),
     text.map(lambda value: f"?sslrootcert={value}&sslmode=verify-full"),
     text.map(lambda value: "?" + value),
+    # the TLS spellings of asyncpg, SQLAlchemy and MySQL, and near misses of them
+    st.sampled_from(["ssl=true", "ssl=0", "ssl-mode=REQUIRED", "ssl-mode=on", "sslMode=require", "ssl_mode=x"]).map(
+        "?".__add__
+    ),
+    st.sampled_from(["ssl-ca=/x.pem", "sslmode=require&ssl=true", "sslmode=", "sslmode=require&sslmode=disable"]).map(
+        "?".__add__
+    ),
 )
 
 
@@ -162,6 +182,8 @@ def config_files(draw: st.DrawFn) -> object:
                 ),
                 junk,
             ),
+            "critical": st.one_of(flag, st.booleans()),
+            "secretid": text,  # a near miss of secret_id
         },
     )
     names = st.one_of(st.sampled_from(["writer", "reader", "a b", "ü", "x" * 70, ""]), text)
@@ -222,6 +244,14 @@ EDGE_CASES = {
     ),
     "config file that is not UTF-8": ({"--config": "\xff\xfe not text"}, "--config"),
     "config file nested too deeply": ({"--config": "[" * 20000}, "--config"),
+    "reserved character in a DSN password": (
+        {"AGENT_DB_DSN": f"mysql://u:p@{PASSWORD}/w%rd@db:3306/x"},
+        "AGENT_DB_DSN",
+    ),
+    "AGENT_HOST that no socket can encode": (
+        {"AGENT_DB_DSN": "postgresql://app@db/x", "AGENT_HOST": "a..b"},
+        "AGENT_HOST",
+    ),
     "config file DSN with a bad port": (
         {"--config": f"database: {{connections: {{writer: {{dsn: 'mysql://app:{PASSWORD}@db:port/x'}}}}}}"},
         "database.connections.writer.dsn",

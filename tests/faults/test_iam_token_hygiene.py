@@ -1,18 +1,19 @@
 """An RDS IAM token never leaves the agent: not whole, not its signature, not the session token inside it.
 
-One agent, two IAM targets with the task's distinctive credentials. `rds` logs in to the suite's real
-PostgreSQL, which has no rds_iam and rejects the token (28P01: a matrix row). `tap` logs in to a minimal
-PostgreSQL stand-in that asks for the password in cleartext (sslmode=prefer, no TLS offered) and keeps what it
-receives: the exact token the agent signed. The test also signs the token for every second of the run with the
-agent's own aiobotocore code path and the signing clock pinned; the captured token must be among those
-candidates (so the method is right), and no candidate of either target, nor its signature, may appear in
-anything the agent said.
+One agent, two IAM targets with the task's distinctive credentials. `rds` logs in to the suite's real PostgreSQL,
+which has no rds_iam and rejects the token (28P01: a matrix row). `tap` logs in to a minimal PostgreSQL stand-in
+that speaks TLS (sslmode=require: an IAM token never travels without it) and asks for the password in cleartext, as
+RDS does, and keeps what it receives: the exact token the agent signed. The test also signs the token for every
+second of the run with the agent's own aiobotocore code path and the signing clock pinned; the captured token must
+be among those candidates (so the method is right), and no candidate of either target, nor its signature, may appear
+in anything the agent said.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -32,15 +33,18 @@ from tests.faults.hygiene import HEX64, distinctive, signature_leaks
 from tests.faults.scenario import Expect, record_static
 from tests.faults.servers import PgControl
 from tests.faults.stubs import distinctive_task_role
+from tests.support.auth_standins import self_signed
 from tests.support.aws import REGION, Moto
 
 SSL_REQUEST = 80877103
 
 
 class PasswordTap:
-    """Speaks just enough of the PostgreSQL protocol to be sent a cleartext password, keep it, and refuse."""
+    """Speaks just enough of the PostgreSQL protocol, over TLS, to be sent a cleartext password, keep it, and
+    refuse."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext) -> None:
+        self.tls = tls
         self.passwords: list[str] = []
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -58,7 +62,8 @@ class PasswordTap:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError, struct.error):
             length, code = struct.unpack("!ii", await reader.readexactly(8))
             if code == SSL_REQUEST:
-                writer.write(b"N")  # no TLS here: sslmode=prefer goes on in plaintext
+                writer.write(b"S")
+                await writer.start_tls(self.tls)
                 length, code = struct.unpack("!ii", await reader.readexactly(8))
             await reader.readexactly(length - 8)  # the startup parameters
             writer.write(b"R" + struct.pack("!ii", 8, 3))  # AuthenticationCleartextPassword
@@ -72,8 +77,8 @@ class PasswordTap:
 
 
 @contextlib.asynccontextmanager
-async def password_tap() -> AsyncIterator[PasswordTap]:
-    tap = PasswordTap()
+async def password_tap(directory: Path) -> AsyncIterator[PasswordTap]:
+    tap = PasswordTap((await self_signed(directory))[0])
     await tap.start()
     try:
         yield tap
@@ -112,11 +117,11 @@ async def test_iam_token_and_its_signature_never_appear_in_any_output(
     sample = None
     want = Expect("db", "rds", "auth", ("pg:28P01",), "not_ready")
     try:
-        async with password_tap() as tap:
+        async with password_tap(tmp_path) as tap:
             connections = {
                 "rds": {"dsn": f"postgresql://{role}@{host}:{port}/postgres?sslmode=require", "aws_iam_auth": iam},
                 "tap": {
-                    "dsn": f"postgresql://{role}@127.0.0.1:{tap.port}/postgres?sslmode=prefer",
+                    "dsn": f"postgresql://{role}@127.0.0.1:{tap.port}/postgres?sslmode=require",
                     "aws_iam_auth": iam,
                 },
             }

@@ -141,6 +141,22 @@ def test_credential_resolver_attributes() -> None:
     assert AioContainerProvider.METHOD in [provider.METHOD for provider in resolver.providers]
 
 
+def test_instance_metadata_provider_attributes() -> None:
+    """The standard chain's instance metadata provider holds its fetcher, and the fetcher its AIOHTTPSession."""
+    from aiobotocore.httpsession import AIOHTTPSession
+    from aiobotocore.session import get_session
+
+    from agent.aws.clients import _fast_resolver
+
+    resolver = _fast_resolver(get_session(), 2.0, {})
+    [provider] = [p for p in resolver.providers if p.METHOD == "iam-role"]
+    for name in instance_attributes("botocore.credentials.InstanceMetadataProvider"):
+        assert hasattr(provider, name), name
+    for name in instance_attributes("aiobotocore.utils.AioIMDSFetcher"):
+        assert hasattr(provider._role_fetcher, name), name
+    assert isinstance(provider._role_fetcher._session, AIOHTTPSession)
+
+
 def test_moto_server_attributes() -> None:
     """A started ThreadedMotoServer holds its werkzeug server in `_server`, whose listening socket can be closed."""
     from moto.server import ThreadedMotoServer
@@ -165,6 +181,8 @@ INSTANCE_CHECKS = {
     "botocore.credentials.RefreshableCredentials": test_refreshable_credentials_attributes,
     "botocore.credentials.CredentialResolver": test_credential_resolver_attributes,
     "moto.moto_server.threaded_moto_server.ThreadedMotoServer": test_moto_server_attributes,
+    "botocore.credentials.InstanceMetadataProvider": test_instance_metadata_provider_attributes,
+    "aiobotocore.utils.AioIMDSFetcher": test_instance_metadata_provider_attributes,
 }
 
 

@@ -54,6 +54,33 @@ def final(keyword: str) -> list[Instruction]:
     return [i for i in stages()[-1] if i.keyword.upper() == keyword]
 
 
+def stage_named(name: str) -> list[Instruction]:
+    """The stage `FROM ... AS name` (fail if there is none)."""
+    found = [stage for stage in stages() if stage[0].args.split()[-1] == name and " AS " in stage[0].args.upper()]
+    assert len(found) == 1, f"no single build stage named {name}"
+    return found[0]
+
+
+def env(stage: list[Instruction]) -> dict[str, str]:
+    """The variables a stage's ENV instructions set (KEY=value form, continuations joined)."""
+    values: dict[str, str] = {}
+    for instruction in (i for i in stage if i.keyword.upper() == "ENV"):
+        values |= dict(word.split("=", 1) for word in shlex.split(instruction.args))
+    return values
+
+
+def arg_defaults(stage: list[Instruction] | None = None) -> dict[str, str]:
+    """ARG defaults: those before the first FROM, or a stage's own (`ARG NAME` alone declares no default)."""
+    if stage is None:
+        stage = instructions()[: _first_from()]
+    pairs = (i.args.split("=", 1) for i in stage if i.keyword.upper() == "ARG" and "=" in i.args)
+    return {name: value for name, value in pairs}
+
+
+def _first_from() -> int:
+    return next(n for n, i in enumerate(instructions()) if i.keyword.upper() == "FROM")
+
+
 def exec_form(args: str) -> list[str]:
     """A JSON-array (exec form) argument list, or fail: shell form would wrap the agent in /bin/sh."""
     value = json.loads(args)

@@ -12,7 +12,7 @@ from aiobotocore.utils import AioContainerMetadataFetcher
 
 import agent
 from agent.config.dsn import SslMode
-from agent.config.inputs import DatabaseFile
+from agent.config.inputs import ConnectionFile, DatabaseFile
 from agent.config.models import AgentConfig, StatusDetail
 from agent.outputs.metrics import StateCollector
 from agent.probes.pacing import DEFAULT_RELOGIN_SPREAD_SECONDS, spread_for
@@ -24,6 +24,7 @@ _USED_BY_NAME = (
     AgentConfig.model_config,  # pydantic reads every model's model_config
     AgentConfig._cloudwatch_namespace,  # pydantic runs @field_validator methods
     DatabaseFile._not_empty,
+    ConnectionFile._known_keys,  # a @model_validator, inherited by every YAML section the agent reads whole
     SslMode.VERIFY_CA,  # enum members chosen by value: sslmode=verify-ca in a DSN
     StatusDetail.SUMMARY,  # AGENT_STATUS_DETAIL=summary
     StateCollector.collect,  # prometheus_client calls a collector's collect() on every scrape

@@ -61,10 +61,12 @@ def load_driver(engine: Engine) -> Driver:
 
 
 def client_ssl_context(mode: SslMode, rootcert: str | None) -> ssl.SSLContext | None:
-    """The SSLContext for an sslmode: none for disable, unverified for prefer/require, verified above that."""
+    """The SSLContext for an sslmode: none for disable, unverified for prefer and for require without a root
+    certificate, verified above that. require with a root certificate verifies the chain, as libpq does
+    (its docs, sslmode: "if a root CA file exists, verify the certificate in the same way as if verify-ca")."""
     if mode is SslMode.DISABLE:
         return None
-    if not mode.required or mode is SslMode.REQUIRE:
+    if not mode.required or (mode is SslMode.REQUIRE and not rootcert):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE  # libpq's require: encrypted, but any certificate will do

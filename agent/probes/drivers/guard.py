@@ -6,10 +6,10 @@ long as they come. Here the bytes a server sends between two requests of the cli
 DB_ANSWER_BYTES the connection is dropped and the probe fails with `server` `db:answer_too_large`
 (agent.shared.answers). What a login, SELECT 1 and the IAM grant check really get is a few hundred bytes.
 
-- asyncpg builds each connection's protocol by looking up `asyncpg.protocol.Protocol` at connect time: a subclass
-  installed there counts what it receives, and what it writes through a thin transport wrapper, but only for
-  connections opened by a connect() decorated with `bounded_answers` (a context variable says so), so nothing else
-  in the process changes.
+- asyncpg builds each connection's protocol by looking up `asyncpg.protocol.Protocol` at connect time, where the
+  agent installs its own subclass (agent/probes/drivers/pg_auth.py). MeteredAnswers, mixed into it, counts what
+  the protocol receives, and what it writes through a thin transport wrapper, but only for connections opened by
+  a connect() decorated with `bounded_answers` (a context variable says so): nothing else in the process changes.
 - aiomysql reads through `Connection._read_bytes`, after learning from the packet header how much: MySqlGuard,
   mixed into the driver's own Connection subclass, refuses a claim past the cap before a byte of it is read.
 
@@ -75,8 +75,7 @@ def bounded_answers(
     connect: Callable[Concatenate[TargetConfig, P], Coroutine[Any, Any, T]],
 ) -> Callable[Concatenate[TargetConfig, P], Coroutine[Any, Any, T]]:
     """Decorates a driver's connect(target, ...): every asyncpg connection it opens gets its own AnswerMeter, for
-    the connection's whole life."""
-    _install_pg_protocol()
+    the connection's whole life (MeteredAnswers reads the context variable when asyncpg builds the protocol)."""
 
     @functools.wraps(connect)
     async def bounded(target: TargetConfig, /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -89,39 +88,34 @@ def bounded_answers(
     return bounded
 
 
-@functools.cache
-def _install_pg_protocol() -> type:
-    # Private API (listed in agent/shared/private_api.py): asyncpg.connect_utils builds its protocol with
-    # `protocol.Protocol(...)` at connect time; the subclass stands in for it, process-wide, once.
-    import asyncpg.protocol
+class MeteredAnswers:
+    """Mixed into asyncpg's protocol (agent/probes/drivers/pg_auth.py GuardedProtocol, which asyncpg builds for every
+    connection): when the connection was opened by a connect() decorated with `bounded_answers`, each answer is
+    counted, and past the cap the transport is aborted; asyncpg then fails the connection with
+    ConnectionDoesNotExistError, caused by the AnswerTooLarge."""
 
-    class MeteredProtocol(asyncpg.protocol.Protocol):  # type: ignore[misc]  # Cython, generic in its stub
-        """asyncpg's protocol, counting each answer when a meter was set for this connection."""
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        bound = _PG_BOUND.get()
+        self._answer_meter = AnswerMeter(*bound) if bound is not None else None
+        self._metered_transport: Any = None
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            bound = _PG_BOUND.get()
-            self.meter = AnswerMeter(*bound) if bound is not None else None
-            self.raw_transport: Any = None
+    def connection_made(self, transport: Any) -> None:
+        if self._answer_meter is not None:
+            self._metered_transport = transport
+            transport = _CountedWrites(transport, self._answer_meter)
+        super().connection_made(transport)  # type: ignore[misc]
 
-        def connection_made(self, transport: Any) -> None:
-            if self.meter is not None:
-                self.raw_transport = transport
-                transport = _CountedWrites(transport, self.meter)
-            super().connection_made(transport)
+    def data_received(self, data: bytes) -> None:
+        meter = self._answer_meter
+        if meter is None or meter.admit(len(data)):
+            super().data_received(data)  # type: ignore[misc]
+        elif self._metered_transport is not None:
+            self._metered_transport.abort()  # connection_lost follows, with the reason below
 
-        def data_received(self, data: bytes) -> None:
-            if self.meter is None or self.meter.admit(len(data)):
-                super().data_received(data)
-            elif self.raw_transport is not None:
-                self.raw_transport.abort()  # connection_lost follows, with the reason below
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            tripped = self.meter.tripped if self.meter is not None else None
-            super().connection_lost(tripped or exc)  # asyncpg raises ConnectionDoesNotExistError from it
-
-    asyncpg.protocol.Protocol = MeteredProtocol
-    return MeteredProtocol
+    def connection_lost(self, exc: Exception | None) -> None:
+        tripped = self._answer_meter.tripped if self._answer_meter is not None else None
+        super().connection_lost(tripped or exc)  # type: ignore[misc]
 
 
 class _CountedWrites:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from agent.probes.drivers.tls import HINTS as TLS_HINTS
+
 COMMON_HINTS: Mapping[str, str] = {
     "timeout": (
         "No TCP connection to {host}:{port} in time: check that the database's security group allows inbound "
@@ -32,13 +34,14 @@ COMMON_HINTS: Mapping[str, str] = {
     "db:tls_not_negotiated": (
         "{host}:{port} does not offer TLS, but sslmode={sslmode} requires it. Enable TLS on the server (every"
         " RDS endpoint has it), or, only if plaintext is acceptable and IAM auth is not used, set "
-        "sslmode=prefer."
+        "sslmode=prefer (without one in the DSN, a CA bundle such as the image's makes it verify-full)."
     ),
     "db:tls_verify": (
         "The server's certificate was not trusted under sslmode={sslmode} ({detail}). Point sslrootcert "
         "(AGENT_DB_SSLROOTCERT or ?sslrootcert= in the DSN) at the CA that signed it; for RDS that is "
         "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem. With verify-full, connect with "
-        "the name on the certificate (the RDS endpoint itself, not a CNAME or an IP address)."
+        "the name on the certificate (the RDS endpoint itself, not a CNAME or an IP address). The image points "
+        "AGENT_DB_SSLROOTCERT at the RDS bundle: for a database another CA signed, point it at that CA."
     ),
     "tls": "TLS with {host}:{port} failed under sslmode={sslmode}: {detail}. Check the server's TLS setup.",
     "auth": (
@@ -47,7 +50,7 @@ COMMON_HINTS: Mapping[str, str] = {
     ),
     "db:password_drift": (
         "Make the task definition read the password from secret {secret_id} (ECS `secrets` with valueFrom) "
-        "instead of a fixed AGENT_DB_PASSWORD, or set AGENT_DB_PASSWORD to the secret's current value, and "
+        "instead of a fixed one ({static_password}), or set it to the secret's current value, and "
         "deploy a new task definition revision: running tasks keep the old value until they are replaced."
     ),
     "secret:rotation_in_progress": (
@@ -88,4 +91,5 @@ COMMON_HINTS: Mapping[str, str] = {
     ),
     "server": "{host} is up but refused the session for its own reasons: {detail}.",
     "config": "{detail}: this task's configuration cannot work as it is.",
+    **TLS_HINTS,  # a password or token asked for without TLS: refused
 }

@@ -17,11 +17,14 @@ import pymysql
 from pymysql.constants import CLIENT
 
 from agent.config.dsn import SslMode
+from agent.config.hosts import address
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
 from agent.probes.drivers.guard import MySqlGuard, too_large_failure
+from agent.probes.drivers.mysql_auth import ClearPasswordGuard
 from agent.shared.answers import AnswerTooLarge
 from agent.shared.reasons import Failure, ProbeFailure, Reason
+from agent.shared.redact import one_line
 
 APPLICATION_NAME = "ecs-health-agent"  # sent as program_name: shows in performance_schema connect attributes
 CLOSE_TIMEOUT = 1.0
@@ -71,13 +74,6 @@ TABLE: Mapping[int | type[BaseException], Rule | Mapping[type[BaseException], Ru
     },
     pymysql.err.InterfaceError: Rule(Reason.NETWORK, "not connected", "mysql:not_connected"),
     pymysql.err.InternalError: Rule(Reason.NETWORK, "protocol error (is this a MySQL server?)", "mysql:protocol"),
-    # aiomysql encodes passwords as latin-1; the codec's message would quote a character of the password.
-    UnicodeEncodeError: Rule(
-        Reason.CONFIG,
-        "the password has characters outside latin-1, which aiomysql cannot send",
-        "mysql:password_encoding",
-        show_text=False,
-    ),
     socket.gaierror: Rule(Reason.DNS, "host name does not resolve", "db:dns"),
     ConnectionRefusedError: Rule(Reason.NETWORK, "connection refused", "db:refused"),
     TimeoutError: Rule(Reason.TIMEOUT, "timed out", "db:timeout"),
@@ -129,7 +125,7 @@ def _text(exc: BaseException) -> str:
     cause = exc.__cause__
     if cause is not None and not isinstance(cause, UnicodeError):
         text += f" ({type(cause).__name__}: {cause})"
-    return " ".join(text.split()) or type(exc).__name__
+    return one_line(text) or type(exc).__name__  # redacted before its whitespace changes
 
 
 class MySqlConnection:
@@ -227,8 +223,10 @@ class _CloseWatch(asyncio.Protocol):
             callback()
 
 
-class _Connection(MySqlGuard, aiomysql.Connection):  # type: ignore[misc]  # aiomysql ships no type information
-    """aiomysql's connection, reporting progress and refusing to log in without TLS when TLS is required."""
+class _Connection(ClearPasswordGuard, MySqlGuard, aiomysql.Connection):  # type: ignore[misc]  # aiomysql: no types
+    """aiomysql's connection, reporting progress and refusing to log in without TLS when TLS is required (and,
+    through ClearPasswordGuard, to hand the password to a server without TLS in a form it can read; through
+    MySqlGuard, to buffer an answer past the cap or read a greeting that is not MySQL's)."""
 
     # Overrides and reads aiomysql's private members (_get_server_information, _request_authentication, _host,
     # _port, _ssl_context): each is listed, with the test that guards it, in agent/shared/private_api.py.
@@ -239,7 +237,7 @@ class _Connection(MySqlGuard, aiomysql.Connection):  # type: ignore[misc]  # aio
         self._on_step = on_step
 
     async def _get_server_information(self) -> None:
-        self._on_step(f"waiting for the server greeting from {self._host}:{self._port} (TCP connected)")
+        self._on_step(f"waiting for the server greeting from {address(self._host, self._port)} (TCP connected)")
         await super()._get_server_information()
 
     async def _request_authentication(self) -> None:
@@ -249,7 +247,7 @@ class _Connection(MySqlGuard, aiomysql.Connection):  # type: ignore[misc]  # aio
             raise ProbeFailure(
                 Reason.TLS,
                 "db:tls_not_negotiated",
-                f"server {self._host}:{self._port} does not offer TLS, which this sslmode requires;"
+                f"server {address(self._host, self._port)} does not offer TLS, which this sslmode requires;"
                 " no credentials were sent",
             )
         tls = self._ssl_context is not None and offers_tls
@@ -266,14 +264,14 @@ async def connect(
     on_step: Callable[[str], None],
 ) -> MySqlConnection:
     """Open a connection and log in; with TLS required, no credential leaves before TLS is up."""
-    on_step(f"TCP connect to {target.host}:{target.port}")
+    on_step(f"TCP connect to {target.address}")
     raw = _Connection(
         require_tls=target.sslmode.required,
         on_step=on_step,
         host=target.host,
         port=target.port,
         user=login.user,
-        password=login.password.get_secret_value(),
+        password=utf8_for_aiomysql(login.password.get_secret_value()),
         db=target.database,
         ssl=None if target.sslmode is SslMode.DISABLE else context,
         connect_timeout=connect_timeout,  # covers only the TCP open; the caller bounds the whole login
@@ -290,14 +288,25 @@ async def connect(
     return MySqlConnection(raw)
 
 
+def utf8_for_aiomysql(password: str) -> str:
+    """The password as aiomysql must be handed it to send its UTF-8 bytes.
+
+    aiomysql puts `password.encode("latin1")` on the wire (every auth plugin), while the server hashed the bytes
+    the password was set with, UTF-8 under utf8mb4 (MySQL and MariaDB's default): `café` would go out as one byte
+    for `é` instead of two and be rejected (or not encode at all: `€`). The latin-1 string of the UTF-8 bytes
+    encodes back to exactly those bytes; for ASCII it is the password itself.
+    """
+    return password.encode("utf-8").decode("latin-1")
+
+
 HINTS: Mapping[str, str] = {
     "mysql:1044": (
         "{user} may not use database {database} on {host}, or it does not exist (MySQL reports a missing "
-        "database as access denied to users without privileges on it): check the name at the end of the DSN, "
+        "database as access denied to users without privileges on it): check {database_in_dsn}, "
         "then GRANT ... ON `{database}`.* TO '{user}'@'%';"
     ),
     "mysql:1049": (
-        "Database {database} does not exist on {host}: check the name at the end of the DSN (.../{database});"
+        "Database {database} does not exist on {host}: check {database_in_dsn};"
         " if it should exist, create it (CREATE DATABASE `{database}`;) or restore it."
     ),
     "mysql:1130": (
@@ -321,9 +330,6 @@ HINTS: Mapping[str, str] = {
     "mysql:2003:tls_verify": (
         "The server's certificate was not trusted under sslmode={sslmode} ({detail}). Point sslrootcert at "
         "the CA that signed it; for RDS: https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem."
-    ),
-    "mysql:password_encoding": (
-        "aiomysql sends passwords as latin-1: use a password with only ASCII (or latin-1) characters, or IAM auth."
     ),
 }
 

@@ -10,6 +10,7 @@ import socket
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -18,7 +19,9 @@ from agent.config.dsn import SslMode
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
 from agent.probes.drivers.guard import bounded_answers, too_large_failure
+from agent.probes.drivers.pg_auth import guarded
 from agent.shared.reasons import Failure, Reason
+from agent.shared.redact import one_line
 
 APPLICATION_NAME = "ecs-health-agent"  # shows in pg_stat_activity, so a DBA can tell who is connected
 CLOSE_TIMEOUT = 1.0
@@ -91,7 +94,7 @@ def classify(exc: BaseException) -> Failure | None:
     """The Failure for an asyncpg or socket error, from MESSAGES and TABLE; None if neither knows it."""
     if (too_large := too_large_failure(exc)) is not None:  # asyncpg says "connection closed"; the cap closed it
         return too_large
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = one_line(str(exc)) or type(exc).__name__  # redacted before its whitespace changes
     sqlstate = getattr(exc, "sqlstate", None) if isinstance(exc, asyncpg.PostgresError) else None
     if isinstance(sqlstate, str):
         said = next((r for fragment, r in MESSAGES.items() if fragment in text.lower()), None)
@@ -169,11 +172,12 @@ async def connect(
     on_step: Callable[[str], None],
 ) -> PgConnection:
     """Open a TCP connection, then log in (TLS first when the sslmode asks for it)."""
-    on_step(f"TCP connect to {target.host}:{target.port}")
+    on_step(f"TCP connect to {target.address}")
     await _tcp_reachable(target.host, target.port)
     tls = target.sslmode is not SslMode.DISABLE
     on_step(f"TLS and login as {login.user}" if tls else f"login as {login.user}")
-    raw = await asyncpg.connect(
+    connecting = partial(
+        asyncpg.connect,
         host=target.host,
         port=target.port,
         user=login.user,
@@ -184,6 +188,7 @@ async def connect(
         statement_cache_size=0,  # nothing is run twice; also safe behind RDS Proxy / pgbouncer
         server_settings={"application_name": APPLICATION_NAME},
     )
+    raw = await guarded(connecting, f"{target.host}:{target.port}")  # never a cleartext password without TLS
     return PgConnection(raw)
 
 
@@ -219,7 +224,7 @@ HINTS: Mapping[str, str] = {
     ),
     "pg:42501": ("{user} may not connect to database {database}: GRANT CONNECT ON DATABASE {database} TO {user};"),
     "pg:3D000": (
-        "Database {database} does not exist on {host}: check the name at the end of the DSN (.../{database});"
+        "Database {database} does not exist on {host}: check {database_in_dsn};"
         " if it should exist, create it (CREATE DATABASE {database};) or restore it."
     ),
     "pg:53300": (

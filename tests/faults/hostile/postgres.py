@@ -65,7 +65,7 @@ def greeting(hostility: Hostility, canary: str) -> Answer:
         await trickle(writer, sent, auth_ok + parameters(0, 1))
 
     async def junk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, sent: Sent) -> None:
-        await sent.write(writer, b"\x01" + garbage(canary))
+        await sent.write(writer, message(b"\x01", garbage(canary)))  # framed: the same verdict every run
         await close(writer)
 
     steps = {Hostility.HUGE: huge, Hostility.ENDLESS: many, Hostility.SLOW: slow, Hostility.GARBAGE: junk}

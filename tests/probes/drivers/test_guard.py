@@ -16,7 +16,7 @@ from agent.config.models import TargetConfig
 from agent.probes.base import Login, TargetState
 from agent.probes.db import DatabaseProbe
 from agent.probes.drivers import mysql, pg
-from agent.probes.drivers.guard import DB_ANSWER_BYTES
+from agent.probes.drivers.guard import DB_ANSWER_BYTES, MeteredAnswers
 from agent.probes.runner import run_probe
 from agent.shared.answers import AnswerTooLarge
 from agent.shared.reasons import Reason
@@ -72,13 +72,16 @@ async def test_a_gigantic_or_endless_answer_is_server_answer_too_large_at_once(
     assert_no_secret(result, CANARY)
 
 
-async def test_asyncpg_builds_its_protocol_from_the_guards_subclass() -> None:
-    """The name the guard replaces is the one asyncpg's connect looks up (asyncpg.connect_utils)."""
+async def test_asyncpg_builds_its_protocol_from_the_guards_subclass(front: HostilePeer) -> None:
+    """The name the agent replaces is the one asyncpg's connect looks up (asyncpg.connect_utils), and the class
+    there counts answers."""
     import asyncpg.connect_utils
     import asyncpg.protocol
 
+    front.turn(BUILDERS[Peer.PG_GREETING](Hostility.ENDLESS, CANARY))
+    await run_probe(DatabaseProbe(through(front, Engine.POSTGRESQL), TargetState(), timeout=TIMEOUT), TIMEOUT)
     assert asyncpg.connect_utils.protocol is asyncpg.protocol
-    assert asyncpg.protocol.Protocol.__name__ == "MeteredProtocol"
+    assert issubclass(asyncpg.protocol.Protocol, MeteredAnswers)
 
 
 async def test_pg_answers_are_counted_per_request_on_a_kept_connection(pg_admin: PgAdmin) -> None:

@@ -1,0 +1,142 @@
+"""asyncpg never answers AuthenticationCleartextPassword on a connection without TLS.
+
+asyncpg answers the server's authentication requests inside its protocol (coreproto.pyx): on
+AuthenticationCleartextPassword it writes the password as it is, in the same call that parsed the request, whatever
+the connection. There is no option to refuse, and the password cannot be wrapped (SCRAM insists on an exact `str`).
+So the guard sits in front of the parser: a subclass of asyncpg's Protocol reads the server's messages up to
+ReadyForQuery on a plaintext connection, and when one is AuthenticationCleartextPassword it drops the connection
+before asyncpg sees the request. The subclass is installed where asyncpg looks its protocol class up
+(`asyncpg.protocol.Protocol`, read by connect_utils at each connect): private API, listed in
+agent/shared/private_api.py with the tests that guard it.
+
+MD5 (AuthenticationMD5Password) is answered: it sends md5(md5(password + user) + salt), not the password. A server
+in the middle that picks the salt can try to guess a weak password offline from it, as against any MD5 login, but
+the hash is of no use for a later login; an RDS IAM login never uses MD5 (RDS asks for the token in cleartext, which
+needs TLS). SCRAM proves the password without sending it; GSSAPI and SSPI send none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+import asyncpg.protocol
+
+from agent.probes.drivers.guard import MeteredAnswers
+from agent.probes.drivers.tls import PG_CLEARTEXT, refusal
+from agent.shared.reasons import ProbeFailure, Reason
+
+T = TypeVar("T")
+# PostgreSQL frontend/backend protocol, "Message Formats": Authentication* is 'R' with an Int32 request code.
+AUTHENTICATION = ord("R")
+READY_FOR_QUERY = ord("Z")
+CLEARTEXT_PASSWORD = 3  # AuthenticationCleartextPassword
+_HEADER = 5  # the message type and its Int32 length (which counts itself, not the type)
+_AUTH_HEADER = 9  # ... and the request code of an Authentication message
+# asyncpg's own class, from its compiled module: install() replaces the name asyncpg.protocol.Protocol, not this.
+_ASYNCPG_PROTOCOL: Any = asyncpg.protocol.protocol.Protocol
+
+
+class AuthRequests:
+    """Frames the server's messages until ReadyForQuery and finds AuthenticationCleartextPassword among them.
+
+    Keeps at most one header (9 bytes), whatever the server sends: bodies are counted, never buffered.
+    """
+
+    def __init__(self) -> None:
+        self._head = bytearray()
+        self._skip = 0  # body bytes of the current message still to come
+        self.done = False  # ReadyForQuery passed: authentication is over
+        self.malformed = False
+
+    def asks_cleartext(self, data: bytes) -> bool:
+        """Whether `data`, the next bytes from the server, completes a cleartext password request."""
+        view, at = memoryview(data), 0
+        while at < len(view) and not (self.done or self.malformed):
+            if self._skip:
+                step = min(self._skip, len(view) - at)
+                self._skip, at = self._skip - step, at + step
+                continue
+            step = min(self._want() - len(self._head), len(view) - at)
+            self._head += view[at : at + step]
+            at += step
+            if len(self._head) == self._want() and self._message_ends():
+                return True
+        return False
+
+    def _want(self) -> int:
+        return _AUTH_HEADER if self._head[:1] == bytes([AUTHENTICATION]) else _HEADER
+
+    def _message_ends(self) -> bool:
+        """A whole header is in: a cleartext request ends the scan (True); any other message is skipped."""
+        kind, length = self._head[0], int.from_bytes(self._head[1:_HEADER], "big")
+        if length < len(self._head) - 1:  # shorter than what it already holds: not the PostgreSQL protocol
+            self.malformed = True
+            return False
+        if kind == AUTHENTICATION and int.from_bytes(self._head[_HEADER:], "big") == CLEARTEXT_PASSWORD:
+            return True
+        self.done = kind == READY_FOR_QUERY
+        self._skip = length - (len(self._head) - 1)
+        self._head.clear()
+        return False
+
+
+class Refused(Exception):
+    """Why GuardedProtocol dropped a connection: the server asked for a cleartext password, or broke the framing."""
+
+    def __init__(self, *, cleartext: bool) -> None:
+        super().__init__("cleartext password request" if cleartext else "malformed message")
+        self.cleartext = cleartext
+
+
+class GuardedProtocol(MeteredAnswers, _ASYNCPG_PROTOCOL):  # type: ignore[misc]  # asyncpg's Cython class is untyped
+    """asyncpg's protocol, which drops a plaintext connection whose server asks for the password in cleartext (and,
+    through MeteredAnswers, one whose answer passes the cap: agent/probes/drivers/guard.py)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        # asyncpg hands its protocol the TLS transport once TLS is up, or the plain one when the server refused it
+        # (sslmode=prefer) or TLS is off: only the plain one is watched.
+        plaintext = transport.get_extra_info("ssl_object") is None
+        self._requests: AuthRequests | None = AuthRequests() if plaintext else None
+        self._refused: Refused | None = None
+        self._plain_transport = transport
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        requests = self._requests
+        if requests is not None:
+            cleartext = requests.asks_cleartext(data)
+            if cleartext or requests.malformed:
+                self._requests, self._refused = None, Refused(cleartext=cleartext)
+                self._plain_transport.abort()
+                return  # asyncpg never sees the request, so it cannot answer it
+            if requests.done:
+                self._requests = None
+        super().data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # asyncpg fails the pending connect with ConnectionDoesNotExistError caused by what it is given here.
+        super().connection_lost(self._refused or exc)
+
+
+def install() -> None:
+    """Have asyncpg build every connection's protocol as a GuardedProtocol (idempotent)."""
+    asyncpg.protocol.Protocol = GuardedProtocol
+
+
+async def guarded(connect: Callable[[], Awaitable[T]], server: str) -> T:
+    """`connect()` (an asyncpg.connect call) with the guard installed; a refusal raises its ProbeFailure, naming
+    `server` (host:port)."""
+    install()
+    try:
+        return await connect()
+    except asyncpg.ConnectionDoesNotExistError as exc:
+        refused = exc.__cause__
+        if not isinstance(refused, Refused):
+            raise
+        if refused.cleartext:
+            raise refusal(PG_CLEARTEXT, server, "asked for the password in cleartext") from None
+        message = f"{server} sent a malformed message before the login ended: is it a PostgreSQL server?"
+        raise ProbeFailure(Reason.SERVER, "pg:protocol", message) from None

@@ -252,7 +252,9 @@ def _fast_resolver(session: Any, timeout_seconds: float, environ: Mapping[str, s
             self.TIMEOUT_SECONDS = timeout
             # The fetcher opens a new HTTP session per fetch (every credentials run); with verify on, each one
             # loads the CA bundle (~25 ms of CPU, most of an idle agent's), which only an https endpoint needs.
-            session = capped(_RefCountedSession, "credentials")(timeout=timeout, verify=verify)  # agent/aws/capped_http.py
+            session = capped(_RefCountedSession, "credentials")(
+                timeout=timeout, verify=verify
+            )  # agent/aws/capped_http.py
             super().__init__(session=refuse_redirects(session))
 
     class ProbeContainerProvider(AioContainerProvider):  # type: ignore[misc]

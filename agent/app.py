@@ -16,6 +16,7 @@ from agent.outputs.dump import log_state_dump
 from agent.outputs.events import ChangeLog
 from agent.outputs.logs import setup_logging
 from agent.outputs.server import create_app, start_server
+from agent.runtime.heap import FreezeAfterFirstRound
 from agent.runtime.plan import Mode, Plan, build_plan
 from agent.runtime.scheduler import Observer, Scheduler
 from agent.runtime.state import AgentState
@@ -51,7 +52,9 @@ async def serve(config: AgentConfig) -> int:
             return EXIT_CANNOT_LISTEN
         stack.push_async_callback(runner.cleanup)
         changes = ChangeLog(state)
-        scheduler = Scheduler(plan, state, config, [changes.observe, *_emf_observers(config, state, stack)])
+        heap = FreezeAfterFirstRound((p.probe.name, p.probe.target) for p in plan.probes)
+        observers = [changes.observe, heap.observe, *_emf_observers(config, state, stack)]
+        scheduler = Scheduler(plan, state, config, observers)
         scheduler.start()
         stack.push_async_callback(scheduler.stop)
         dumper.state, dumper.runner = state, runner

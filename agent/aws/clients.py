@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
+from agent.aws.capped_http import capped
 from agent.aws.container import container_fetcher, refuse_redirects
 from agent.aws.errors import note_endpoint, note_operation
 from agent.config.aws_env import (
@@ -243,13 +244,16 @@ class AwsClients:
 
 
 def _client_config(timeout_seconds: float) -> Any:
+    """Every client's config, the credential chain's own STS clients included (the session's default)."""
     from aiobotocore.config import AioConfig
+    from aiobotocore.httpsession import AIOHTTPSession
 
     attempts, per_attempt = attempt_budget(timeout_seconds)
     return AioConfig(
         connect_timeout=per_attempt,
         read_timeout=per_attempt,
         retries={"total_max_attempts": attempts, "mode": "standard"},
+        http_session_cls=capped(AIOHTTPSession),  # no body past the cap (agent/aws/capped_http.py)
     )
 
 

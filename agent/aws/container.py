@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from agent.aws.capped_http import capped
+
 # The container endpoint is on the host or link-local: it answers in milliseconds or not at all.
 FETCH_ATTEMPTS = 2
 FETCH_SLEEP = 0.1
@@ -34,7 +36,7 @@ def container_fetcher(timeout: float, verify: bool) -> Any:
     from aiobotocore.utils import AioContainerMetadataFetcher, _RefCountedSession
     from botocore.exceptions import MetadataRetrievalError
 
-    class AnswerSession(_RefCountedSession):  # type: ignore[misc]
+    class AnswerSession(capped(_RefCountedSession, "credentials")):  # type: ignore[misc]  # body within the cap
         """Remembers the status and headers of the last answer (None while a request is under way or failed)."""
 
         last: EndpointAnswer | None = None

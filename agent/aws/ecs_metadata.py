@@ -7,11 +7,15 @@ a plain Docker host) it does not exist, and the agent says so once and uses "unk
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
+
+from agent.aws.capped_http import CappedBody
+from agent.shared.answers import AnswerTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +64,8 @@ async def read_task_identity(base_uri: str | None, timeout_seconds: float) -> Ta
         return TaskIdentity.unknown()
     try:
         body = await _fetch_task(base_uri.rstrip("/") + "/task", timeout_seconds)
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: a body that is not JSON
+    # ValueError: a body that is not JSON; AnswerTooLarge: one past the cap on an answer
+    except (aiohttp.ClientError, TimeoutError, ValueError, AnswerTooLarge) as exc:
         why = "no answer in time" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
         log.warning(
             "cannot read the ECS task metadata (%s): the CloudWatch metrics use ClusterName and ServiceName %r",
@@ -82,7 +87,8 @@ async def read_task_identity(base_uri: str | None, timeout_seconds: float) -> Ta
 async def _fetch_task(url: str, timeout_seconds: float) -> Mapping[str, object]:
     async with asyncio.timeout(timeout_seconds), aiohttp.ClientSession() as session, session.get(url) as response:
         response.raise_for_status()
-        body = await response.json(content_type=None)  # the endpoint's content type is not guaranteed
+        # Read within the cap on one answer; the endpoint's content type is not guaranteed, so no json(): loads.
+        body = json.loads(await CappedBody(response, url).read())
     if not isinstance(body, dict):
         raise ValueError("the task metadata is not a JSON object")
     return body

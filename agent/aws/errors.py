@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agent.aws.provider_errors import chain, retrieval_failure, setup_failure
+from agent.shared.answers import CODE_SUFFIX, find_too_large
 from agent.shared.reasons import Failure, Reason, describe
 
 # Every AWS API call the agent makes or causes (botocore's chain calls STS for EKS web identity and for role
@@ -126,6 +127,8 @@ def classify(exc: BaseException, service: str = "aws", files: Mapping[str, str] 
     from botocore.exceptions import ClientError, CredentialRetrievalError, EndpointConnectionError
     from botocore.parsers import ResponseParserError
 
+    if (too_large := find_too_large(exc)) is not None:  # the capped HTTP session (agent/aws/capped_http.py)
+        return Failure(Reason.SERVER, f"{too_large.source or service}:{CODE_SUFFIX}", str(too_large))
     if isinstance(exc, ClientError):
         return _client_error(exc, service)
     if isinstance(exc, ResponseParserError):
@@ -292,6 +295,11 @@ COMMON_HINTS: Mapping[str, str] = {
         "{endpoint} is rate-limiting credential requests (HTTP 429). Its limit is shared by every task on the host,"
         " so this is not this task's fault and a replacement would not help: it clears by itself once the host's"
         " tasks ask less often. The agent keeps checking the database with the credentials it has."
+    ),
+    CODE_SUFFIX: (
+        "{service} answered with more than the agent's cap on one answer (1 MiB), which no real answer to these"
+        " calls comes near: something else answers at that address. Check where the task's AWS traffic goes"
+        " (AWS_ENDPOINT_URL*, HTTPS_PROXY, a VPC endpoint's DNS, AWS_CONTAINER_CREDENTIALS_FULL_URI)"
     ),
     "throttled": (
         "AWS is throttling {service} for this account: fewer calls fleet-wide help (the agent caches secrets"

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from agent.aws.errors import AWS_CALLS, COMMON_HINTS, SERVICE_NAMES
+from agent.shared.answers import CODE_SUFFIX
 from agent.shared.hints import missing_fields, render
 from agent.shared.reasons import Failure, Reason
 
@@ -153,6 +154,9 @@ AWS_CODE_HINTS: Mapping[str, str] = {
 def common_hint(failure: Failure, facts: Mapping[str, str]) -> str:
     """The shared hint for a credentials, provider or throttling failure; '' means the probe's own table answers."""
     code = failure.code
+    if code.endswith(f":{CODE_SUFFIX}"):  # an answer past the cap: who sent it
+        service = "the ECS credentials endpoint" if code.startswith("credentials:") else facts.get("service")
+        return render(COMMON_HINTS[CODE_SUFFIX], {**facts, "service": service or "AWS"})
     template = COMMON_HINTS.get(code) or PROVIDER_HINTS.get(code) or PROVIDER_HINTS.get(_family(failure))
     if not template and code.startswith("credentials:"):
         template = COMMON_HINTS["credentials:auth" if failure.reason is Reason.AUTH else "credentials:reach"]

@@ -43,6 +43,17 @@ _CONTAINER_HANG = f"{_CREDENTIALS}::test_hanging_endpoint_is_timeout_within_the_
 _MYSQL_SUCCESS = f"{_MYSQL}::test_success_reports_version_tls_login_and_leaves_no_session"
 _MYSQL_NO_TLS = f"{_MYSQL}::test_tls_required_against_a_server_without_tls_sends_no_credentials"
 _MYSQL_SILENT = f"{_MYSQL}::test_silent_listener_times_out_within_the_budget_and_says_where"
+_GUARD = "tests/probes/drivers/test_guard.py"
+_GUARD_PG = (
+    f"{_GUARD}::test_asyncpg_builds_its_protocol_from_the_guards_subclass",
+    f"{_GUARD}::test_a_gigantic_or_endless_answer_is_server_answer_too_large_at_once",
+    f"{_GUARD}::test_pg_answers_are_counted_per_request_on_a_kept_connection",
+)
+_GUARD_MYSQL = (
+    f"{_GUARD}::test_mysql_answers_are_counted_per_request_and_a_claim_past_the_cap_is_refused",
+    f"{_GUARD}::test_a_gigantic_or_endless_answer_is_server_answer_too_large_at_once",
+)
+_CAPPED = "tests/aws/test_capped_http.py"
 _CLEARTEXT = "tests/probes/test_db_cleartext.py"
 _PG_GUARD = (
     f"{_CLEARTEXT}::test_pg_cleartext_request_without_tls_is_refused",
@@ -230,6 +241,56 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
             " each connect, and asyncpg answers AuthenticationCleartextPassword inside it, with no option to refuse"
         ),
         guarded_by=_PG_GUARD,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._read_bytes",
+        package="aiomysql",
+        used_in="agent/probes/drivers/guard.py",
+        why="overridden: every read (a packet header, then the length it claims) is counted against the cap first",
+        guarded_by=_GUARD_MYSQL,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._write_bytes",
+        package="aiomysql",
+        used_in="agent/probes/drivers/guard.py",
+        why="overridden: every write is a new request, so the count of its answer starts again",
+        guarded_by=_GUARD_MYSQL,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._get_server_information",
+        package="aiomysql",
+        used_in="agent/probes/drivers/guard.py",
+        why="overridden to refuse a greeting that is not HandshakeV10 (aiomysql fails on it later with a ValueError)",
+        guarded_by=(f"{_GUARD}::test_a_greeting_that_is_not_handshake_v10_is_a_protocol_error",),
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._host",
+        package="aiomysql",
+        used_in="agent/probes/drivers/guard.py",
+        why="the server named in the cap's message",
+        guarded_by=_GUARD_MYSQL,
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._port",
+        package="aiomysql",
+        used_in="agent/probes/drivers/guard.py",
+        why="the server named in the cap's message",
+        guarded_by=_GUARD_MYSQL,
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiobotocore.awsrequest.AioAWSResponse._content_prop",
+        package="aiobotocore",
+        used_in="agent/aws/capped_http.py",
+        why=(
+            "reads the body once through `raw.read()`, which the capped session replaces with a read bounded by the"
+            " cap; if it read the aiohttp response some other way, bodies would be read whole again"
+        ),
+        guarded_by=(
+            f"{_CAPPED}::test_an_endless_body_is_cut_at_the_cap",
+            f"{_CAPPED}::test_the_largest_secret_secrets_manager_stores_passes_whole",
+        ),
     ),
     PrivateApi(
         name="aiomysql.connection.Connection._process_auth",

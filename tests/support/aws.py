@@ -71,6 +71,10 @@ class AwsEnv:
         """Send every AWS API call to url (botocore's own AWS_ENDPOINT_URL)."""
         self._mp.setenv("AWS_ENDPOINT_URL", url)
 
+    def service_endpoint(self, service: str, url: str) -> None:
+        """Send one service's calls to url (AWS_ENDPOINT_URL_<SERVICE>, e.g. STS, SECRETS_MANAGER)."""
+        self._mp.setenv(f"AWS_ENDPOINT_URL_{service}", url)
+
     def keys(self, keys: Keys) -> None:
         """Credentials in AWS_ACCESS_KEY_ID & co (the `env` provider)."""
         self._mp.setenv("AWS_ACCESS_KEY_ID", keys.access_key)

@@ -136,6 +136,12 @@ ALLOWED: tuple[Allowance, ...] = (
         "waits (milliseconds) for the proxy's own loop thread to switch its fault, or to end at close.",
     ),
     _allow(
+        "support/hostile_peer.py",
+        {"_call", "start", "close"},
+        ("threading.Lock.acquire",),
+        "waits (milliseconds) for the hostile peer's own loop thread to start, to turn or forward, or to end.",
+    ),
+    _allow(
         "support/hermetic.py",
         {"refusals", "forget"},
         EVERY,

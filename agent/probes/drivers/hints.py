@@ -84,6 +84,11 @@ COMMON_HINTS: Mapping[str, str] = {
         "authentication, Limitations). The agent backs off its own logins; look for a fleet-wide login storm: "
         "clients that open a connection per request, or many tasks starting or reconnecting at once."
     ),
+    "db:answer_too_large": (
+        "{host}:{port} sent more in one answer than a {engine} login or SELECT 1 ever gets ({detail}). Check that"
+        " it really is your {engine} server, not another service or a proxy, and that nothing sits in the middle:"
+        " sslmode=verify-full with the server's CA (for RDS, the global bundle) proves who answers."
+    ),
     "server": "{host} is up but refused the session for its own reasons: {detail}.",
     "config": "{detail}: this task's configuration cannot work as it is.",
     **TLS_HINTS,  # a password or token asked for without TLS: refused

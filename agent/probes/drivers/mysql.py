@@ -20,7 +20,9 @@ from agent.config.dsn import SslMode
 from agent.config.hosts import address
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
+from agent.probes.drivers.guard import MySqlGuard, too_large_failure
 from agent.probes.drivers.mysql_auth import ClearPasswordGuard
+from agent.shared.answers import AnswerTooLarge
 from agent.shared.reasons import Failure, ProbeFailure, Reason
 from agent.shared.redact import one_line
 
@@ -28,7 +30,7 @@ APPLICATION_NAME = "ecs-health-agent"  # sent as program_name: shows in performa
 CLOSE_TIMEOUT = 1.0
 DEFAULT_DATABASE = "<database>"  # MySQL selects no database when the DSN names none
 # Exceptions that mean "this connection or this attempt failed"; anything else is a bug and propagates.
-ERRORS: tuple[type[BaseException], ...] = (pymysql.err.MySQLError, OSError)
+ERRORS: tuple[type[BaseException], ...] = (pymysql.err.MySQLError, OSError, AnswerTooLarge)
 _CLOSE_ERRORS: tuple[type[BaseException], ...] = (*ERRORS, TimeoutError)
 _CANNOT_CHECK = frozenset({1044, 1064, 1142, 1227})  # no privilege, or a server without SHOW CREATE USER
 
@@ -90,6 +92,8 @@ MESSAGES: Mapping[str, Rule] = {
 
 def classify(exc: BaseException) -> Failure | None:
     """The Failure for an aiomysql/PyMySQL or socket error, from MESSAGES and TABLE; None if neither knows it."""
+    if (too_large := too_large_failure(exc)) is not None:
+        return too_large
     errno = exc.args[0] if isinstance(exc, pymysql.err.MySQLError) and exc.args else None
     said = next((r for fragment, r in MESSAGES.items() if errno == 1040 and fragment in _text(exc).lower()), None)
     if said is not None:
@@ -219,9 +223,10 @@ class _CloseWatch(asyncio.Protocol):
             callback()
 
 
-class _Connection(ClearPasswordGuard, aiomysql.Connection):  # type: ignore[misc]  # aiomysql ships no types
+class _Connection(ClearPasswordGuard, MySqlGuard, aiomysql.Connection):  # type: ignore[misc]  # aiomysql: no types
     """aiomysql's connection, reporting progress and refusing to log in without TLS when TLS is required (and,
-    through ClearPasswordGuard, to hand the password to a server without TLS in a form it can read)."""
+    through ClearPasswordGuard, to hand the password to a server without TLS in a form it can read; through
+    MySqlGuard, to buffer an answer past the cap or read a greeting that is not MySQL's)."""
 
     # Overrides and reads aiomysql's private members (_get_server_information, _request_authentication, _host,
     # _port, _ssl_context): each is listed, with the test that guards it, in agent/shared/private_api.py.

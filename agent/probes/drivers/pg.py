@@ -18,6 +18,7 @@ import asyncpg
 from agent.config.dsn import SslMode
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
+from agent.probes.drivers.guard import bounded_answers, too_large_failure
 from agent.probes.drivers.pg_auth import guarded
 from agent.shared.reasons import Failure, Reason
 from agent.shared.redact import one_line
@@ -91,6 +92,8 @@ MESSAGES: Mapping[str, Rule] = {
 
 def classify(exc: BaseException) -> Failure | None:
     """The Failure for an asyncpg or socket error, from MESSAGES and TABLE; None if neither knows it."""
+    if (too_large := too_large_failure(exc)) is not None:  # asyncpg says "connection closed"; the cap closed it
+        return too_large
     text = one_line(str(exc)) or type(exc).__name__  # redacted before its whitespace changes
     sqlstate = getattr(exc, "sqlstate", None) if isinstance(exc, asyncpg.PostgresError) else None
     if isinstance(sqlstate, str):
@@ -159,6 +162,7 @@ class PgConnection:
             self._raw.terminate()
 
 
+@bounded_answers  # no answer of the server may pass the cap (agent/probes/drivers/guard.py)
 async def connect(
     target: TargetConfig,
     login: Login,

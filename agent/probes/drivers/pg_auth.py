@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import asyncpg
 import asyncpg.protocol
 
+from agent.probes.drivers.guard import MeteredAnswers
 from agent.probes.drivers.tls import PG_CLEARTEXT, refusal
 from agent.shared.reasons import ProbeFailure, Reason
 
@@ -90,8 +91,9 @@ class Refused(Exception):
         self.cleartext = cleartext
 
 
-class GuardedProtocol(_ASYNCPG_PROTOCOL):  # type: ignore[misc]  # asyncpg's Cython class is untyped
-    """asyncpg's protocol, which drops a plaintext connection whose server asks for the password in cleartext."""
+class GuardedProtocol(MeteredAnswers, _ASYNCPG_PROTOCOL):  # type: ignore[misc]  # asyncpg's Cython class is untyped
+    """asyncpg's protocol, which drops a plaintext connection whose server asks for the password in cleartext (and,
+    through MeteredAnswers, one whose answer passes the cap: agent/probes/drivers/guard.py)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         # asyncpg hands its protocol the TLS transport once TLS is up, or the plain one when the server refused it

@@ -37,7 +37,8 @@ def _lines(result: ProbeResult) -> list[str]:
     timing = f"{result.duration_ms:.0f} ms"
     if result.ok:
         facts = ", ".join(f"{k}={v}" for k, v in result.details.items())
-        return [f"  PASS  {label:<22} {what} ({timing})"] + ([f"        {facts}"] if facts else [])
+        lines = [f"  PASS  {label:<22} {what} ({timing})"] + ([f"        {facts}"] if facts else [])
+        return lines + ([f"        note: {result.message}"] if result.message else [])  # e.g. an unchecked password
     reason = result.reason.value if result.reason else "unknown"
     lines = [f"  FAIL  {label:<22} {what}: {reason} ({result.code}, {timing})"]
     if result.message:

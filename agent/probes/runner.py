@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from agent.probes.base import Details, Probe, ProbeResult, now
+from agent.probes.base import NOTE, Details, Probe, ProbeResult, now
 from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope, default_scope, describe
 from agent.shared.redact import redact, truncate
 
@@ -54,9 +54,10 @@ def _unknown(probe: Probe, exc: BaseException) -> Failure:
 
 def _result(probe: Probe, started: float, failure: Failure | None, details: Details) -> ProbeResult:
     duration_ms = (now() - started) * 1000
-    safe = {k: redact(str(v)) for k, v in details.items()}
+    safe = {k: redact(str(v)) for k, v in details.items() if k != NOTE}
     if failure is None:
-        return ProbeResult(probe.name, probe.target, True, None, "ok", "", "", duration_ms, details=safe)
+        note = redact(str(details.get(NOTE, "")))
+        return ProbeResult(probe.name, probe.target, True, None, "ok", note, "", duration_ms, details=safe)
     try:
         hint = redact(probe.hint(failure))
     except Exception as exc:  # noqa: BLE001 - a hint template bug must not hide the failure itself

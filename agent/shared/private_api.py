@@ -43,6 +43,16 @@ _CONTAINER_HANG = f"{_CREDENTIALS}::test_hanging_endpoint_is_timeout_within_the_
 _MYSQL_SUCCESS = f"{_MYSQL}::test_success_reports_version_tls_login_and_leaves_no_session"
 _MYSQL_NO_TLS = f"{_MYSQL}::test_tls_required_against_a_server_without_tls_sends_no_credentials"
 _MYSQL_SILENT = f"{_MYSQL}::test_silent_listener_times_out_within_the_budget_and_says_where"
+_UNCHECKED = "tests/probes/test_db_unchecked.py"
+_PG_TRUST = f"{_UNCHECKED}::test_trust_with_a_wrong_password_passes_with_a_note"
+_PG_ASKED = f"{_UNCHECKED}::test_a_server_that_asks_for_the_password_gets_no_note"
+_PG_GARBAGE = "tests/probes/test_db_wrong_server.py::test_either_engine_at_a_server_that_sends_garbage"
+_SHA2 = "tests/probes/test_db_mysql_sha2.py"
+_SHA2_RSA = f"{_SHA2}::test_a_cache_miss_without_tls_logs_in_through_the_rsa_exchange"
+_SHA2_TLS = f"{_SHA2}::test_a_cache_miss_over_tls_sends_the_password_in_the_tls_session"
+_SHA2_SWITCH = f"{_SHA2}::test_a_switch_to_caching_sha2_password_is_followed"
+_SHA2_NO_KEY = f"{_SHA2}::test_a_server_without_rsa_keys_demands_tls"
+_SHA2_GUARDS = (_SHA2_RSA, _SHA2_TLS, _SHA2_SWITCH, _SHA2_NO_KEY, f"{_SHA2}::test_sha256_password_over_rsa_or_tls")
 _FETCHER_CONSTANT = (
     "an undocumented class constant botocore's container fetcher reads; overridden in a subclass so a credentials"
     " run gives up within the probe's timeout (the defaults take ~9 s against a silent endpoint). A rename would"
@@ -168,6 +178,48 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         used_in="agent/probes/drivers/mysql.py",
         why="whether aiomysql will start TLS, so the login step says 'TLS and login' or 'login'",
         guarded_by=(_MYSQL_SUCCESS, _MYSQL_NO_TLS),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="asyncpg.protocol.Protocol",
+        package="asyncpg",
+        used_in="agent/probes/drivers/pg_auth.py",
+        why=(
+            "asyncpg's connect builds each connection's protocol from this name (connect_utils: protocol.Protocol);"
+            " the agent puts its subclass there, which reads the authentication messages (did the server ask for"
+            " the password?) and cuts a stream that is not PostgreSQL's"
+        ),
+        guarded_by=(_PG_TRUST, _PG_ASKED, _PG_GARBAGE),
+    ),
+    PrivateApi(
+        name="asyncpg.connection.Connection._protocol",
+        package="asyncpg",
+        used_in="agent/probes/drivers/pg_auth.py",
+        why="the open connection's protocol object, which holds what the agent's subclass read during the login",
+        guarded_by=(_PG_TRUST, _PG_ASKED),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._read_packet",
+        package="aiomysql",
+        used_in="agent/probes/drivers/mysql_sha2.py",
+        why="reads the server's next packet (raising its ERR) in the agent's caching_sha2/sha256 exchanges",
+        guarded_by=_SHA2_GUARDS,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._password",
+        package="aiomysql",
+        used_in="agent/probes/drivers/mysql_sha2.py",
+        why="the password the SHA-2 exchanges send (scrambled, over TLS, or RSA-encrypted)",
+        guarded_by=_SHA2_GUARDS,
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._secure",
+        package="aiomysql",
+        used_in="agent/probes/drivers/mysql_sha2.py",
+        why="whether TLS is up: a full authentication then sends the password in the clear, else through RSA",
+        guarded_by=(_SHA2_RSA, _SHA2_TLS),
         on_instance=True,
     ),
     PrivateApi(

@@ -46,7 +46,7 @@ _CAPABILITIES = (
     | CLIENT.CONNECT_ATTRS
 )
 _FAST_OK, _FULL = b"\x01\x03", b"\x01\x04"
-_OAEP = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # noqa: S303
+_OAEP = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
 
 
 @dataclass(frozen=True)

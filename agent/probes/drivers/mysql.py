@@ -398,21 +398,46 @@ HINTS: Mapping[str, str] = {
         "The server's certificate was not trusted under sslmode={sslmode} ({detail}). Point sslrootcert at "
         "the CA that signed it; for RDS: https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem."
     ),
+    "mysql:sha2:needs_tls": (
+        "{host} does the full SHA-2 authentication of {user} (caching_sha2_password, MySQL 8's default, after a "
+        "cache miss; or sha256_password) only over TLS: it has no RSA key pair for logins without it. Set "
+        "sslmode=require or verify-full (every RDS endpoint offers TLS)."
+    ),
+    "mysql:sha2:no_rsa": (
+        "This installation of the agent lacks the Python package cryptography, which a full caching_sha2_password"
+        " login without TLS needs (RSA): reinstall the agent with its dependencies, or set sslmode=require, with "
+        "which no RSA is needed."
+    ),
+    "mysql:sha2:bad_key": (
+        "{host} sent an RSA public key that cannot be used ({detail}): an admin checks the server's "
+        "caching_sha2_password_public_key_path and sha256_password_public_key_path; or set sslmode=require, with "
+        "which no key is needed."
+    ),
+    "mysql:sha2:protocol": (
+        "{host}:{port} answered the SHA-2 authentication out of step ({detail}): a proxy in between that rewrites "
+        "the login, or a server that is not MySQL. Set sslmode=require, or compare with a login to the server "
+        "itself."
+    ),
     "mysql:password_encoding": (
         "aiomysql sends passwords as latin-1: use a password with only ASCII (or latin-1) characters, or IAM auth."
     ),
 }
 
+_IAM_CHECKLIST = (
+    "IAM login as {user} was rejected by {host}. 1) As the master user, check the account's plugin: "
+    "SELECT user, host, plugin FROM mysql.user WHERE user = '{user}'; it must be AWSAuthenticationPlugin."
+    " If not: CREATE USER {user} IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'; (or ALTER USER {user} "
+    "IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS';) and GRANT the privileges it needs on "
+    "`{database}`.*. 2) IAM auth requires TLS (sslmode=require or verify-full); without it the server "
+    "answers 'using password: NO'. 3) The task role needs rds-db:connect on "
+    "arn:aws:rds-db:{region}:<account-id>:dbuser:<DbiResourceId>/{user}, IAM database authentication must"
+    " be enabled on the instance, and the token must be made for host {host}, port {port}, user {user}, "
+    "region {region}."
+)
+
+# With IAM auth, the server's access-denied answers mean the checklist, not a stale password.
 IAM_HINTS: Mapping[str, str] = {
-    "auth": (
-        "IAM login as {user} was rejected by {host}. 1) As the master user, check the account's plugin: "
-        "SELECT user, host, plugin FROM mysql.user WHERE user = '{user}'; it must be AWSAuthenticationPlugin."
-        " If not: CREATE USER {user} IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'; (or ALTER USER {user} "
-        "IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS';) and GRANT the privileges it needs on "
-        "`{database}`.*. 2) IAM auth requires TLS (sslmode=require or verify-full); without it the server "
-        "answers 'using password: NO'. 3) The task role needs rds-db:connect on "
-        "arn:aws:rds-db:{region}:<account-id>:dbuser:<DbiResourceId>/{user}, IAM database authentication must"
-        " be enabled on the instance, and the token must be made for host {host}, port {port}, region "
-        "{region}."
-    ),
+    "auth": _IAM_CHECKLIST,
+    "mysql:1045": _IAM_CHECKLIST,
+    "mysql:1698": _IAM_CHECKLIST,
 }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -39,6 +40,13 @@ def held_back(module: str) -> Iterator[None]:
     finally:
         if sys.modules.get(module, ...) is None:
             del sys.modules[module]
+
+
+def scramble(password: bytes, nonce: bytes) -> bytes:
+    """The fast-authentication answer: SHA256(password) XOR SHA256(SHA256(SHA256(password)) + nonce)."""
+    once = hashlib.sha256(password).digest()
+    salted = hashlib.sha256(hashlib.sha256(once).digest() + nonce).digest()
+    return bytes(a ^ b for a, b in zip(once, salted, strict=True))
 
 
 def load_rsa() -> None:
@@ -90,14 +98,12 @@ class Sha2Auth:
 
     async def caching_sha2_password_auth(self, pkt: Any) -> Any:
         """After the handshake (or a switch to this plugin): fast authentication, else a full one."""
-        from pymysql import _auth
-
         if not self._password:  # an empty password: the server checks that the answer is empty
             self.write_packet(b"")
             return await self._read_packet()
         if pkt.is_auth_switch_request():  # switched to this plugin: the scramble again, with the new nonce
-            self.salt = pkt.read_all()
-            self.write_packet(_auth.scramble_caching_sha2(self._password.encode("latin1"), self.salt))
+            self.salt = _nonce(pkt)
+            self.write_packet(scramble(self._password.encode("latin1"), self.salt))
             pkt = await self._read_packet()
         state = _extra_byte(pkt, "the answer to the fast authentication")
         if state == FAST_AUTH_OK:
@@ -112,7 +118,7 @@ class Sha2Auth:
             self.write_packet(self._password.encode("latin1") + b"\0")
             return await self._read_packet()
         if pkt.is_auth_switch_request():
-            self.salt = pkt.read_all()
+            self.salt = _nonce(pkt)
             if not self._password:
                 self.write_packet(b"")
                 return await self._read_packet()
@@ -151,6 +157,13 @@ class Sha2Auth:
             ) from None
         _extra_byte(pkt, "the answer to the public key request", read=False)
         return bytes(pkt.read_all())
+
+
+def _nonce(pkt: Any) -> bytes:
+    """The nonce of an AuthSwitchRequest: 20 bytes and a NUL, which is not part of it (libmysqlclient uses the 20;
+    aiomysql keeps the NUL, which breaks the scramble and, for passwords of 20 bytes or more, the RSA step)."""
+    data = bytes(pkt.read_all())
+    return data[:-1] if data.endswith(b"\0") else data
 
 
 def _extra_byte(pkt: Any, what: str, *, read: bool = True) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import importlib
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -52,8 +53,8 @@ def scramble(password: bytes, nonce: bytes) -> bytes:
 def load_rsa() -> None:
     """Import what rsa_encrypt needs (run in a thread: the first import reads files). ProbeFailure if missing."""
     try:
-        import cryptography.hazmat.primitives.asymmetric.padding
-        import cryptography.hazmat.primitives.serialization  # noqa: F401
+        for module in ("serialization", "hashes", "asymmetric.padding", "asymmetric.rsa"):
+            importlib.import_module(f"cryptography.hazmat.primitives.{module}")
     except ImportError:
         raise ProbeFailure(
             Reason.CONFIG,

@@ -313,9 +313,10 @@ async def connect(
 
 HINTS: Mapping[str, str] = {
     "mysql:1045": (
-        "{host} rejected the password for {user}, or has no account {user} for this task's address: compare the "
-        "task's password ({password_source}) with the account's, and list the accounts as an admin: SELECT user, "
-        "host, plugin FROM mysql.user WHERE user = '{user}'; (the host part must match this task, e.g. '%')."
+        "The password for {user} was rejected by {host}, or no account {user} matches this task's address: "
+        "compare the task definition's password ({password_source}) with the database's current password for "
+        "{user}, and list the accounts as an admin: SELECT user, host, plugin FROM mysql.user WHERE user = "
+        "'{user}'; (the host part must match this task, e.g. '%')."
     ),
     "mysql:1698": (
         "{host} turned {user} away without checking a password: none was sent (an empty password), or the account "

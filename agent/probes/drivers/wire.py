@@ -9,6 +9,7 @@ Encryption). An HTTP server answers that request with a status line, a TLS serve
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import struct
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,8 @@ CODE = "db:wrong_server"
 _NAMES = {Engine.POSTGRESQL: "PostgreSQL", Engine.MYSQL: "MySQL"}
 # Failures whose reason shows the server answered in the engine's own protocol: nothing to look at.
 _SPOKE = frozenset({Reason.AUTH, Reason.CONFIG, Reason.SERVER, Reason.THROTTLED, Reason.DNS})
+_NOT_OPENED = (ssl.SSLError, ConnectionRefusedError, socket.gaierror, TimeoutError)
+_MYSQL_NOT_OPENED = "mysql:2003"  # "Can't connect to MySQL server": the TCP connection never opened
 
 
 class Speaker(StrEnum):
@@ -170,8 +173,9 @@ async def greeting_or_wrong_server(greeting: Awaitable[T], *, host: str, port: i
 
 def _worth_a_look(exc: BaseException, classify: Callable[[BaseException], Failure | None]) -> bool:
     """Whether a failed login could be the wrong server: not the server's own words, not a TLS handshake
-    (TLS was offered, in the engine's protocol), not a connection that never opened."""
-    if isinstance(exc, ssl.SSLError | ConnectionRefusedError):
+    (TLS was offered, in the engine's protocol), not a connection that never opened (refused, no route, no
+    name, a TCP timeout; aiomysql's 2003 wraps them all)."""
+    if any(isinstance(e, _NOT_OPENED) for e in (exc, exc.__cause__)):
         return False
     failure = classify(exc)
-    return failure is None or failure.reason not in _SPOKE
+    return failure is None or not (failure.reason in _SPOKE or failure.code.startswith(_MYSQL_NOT_OPENED))

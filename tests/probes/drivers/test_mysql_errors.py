@@ -177,7 +177,7 @@ def test_iam_auth_hint_gives_the_plugin_statement_and_that_tls_is_required() -> 
 @pytest.mark.parametrize(
     ("code", "reason", "expected"),
     [
-        ("mysql:1045", Reason.AUTH, "rejected the password for chimera_app"),
+        ("mysql:1045", Reason.AUTH, "The password for chimera_app was rejected"),
         ("mysql:1049", Reason.CONFIG, "Database orders does not exist"),
         ("mysql:1044", Reason.AUTH, "may not use database orders"),
         ("mysql:1040", Reason.SERVER, "max_connections"),

@@ -13,6 +13,7 @@ from tests.support.blocking import RecordedBlockingError, no_blocking_calls
 # tests.support.hermetic: the tests' own resolver; the run fails on any lookup or connection off the machine.
 pytest_plugins = [
     "tests.support.databases",
+    "tests.support.pg_methods",
     "tests.support.aws",
     "tests.support.slow",
     "tests.support.leak_scan",

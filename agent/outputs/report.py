@@ -61,6 +61,7 @@ def _lines(result: ProbeResult) -> list[str]:
     if result.ok:
         facts = ", ".join(f"{k}={v}" for k, v in result.details.items())
         lines = [f"  PASS  {label:<22} {what} ({timing})"] + ([f"        {facts}"] if facts else [])
+        lines += [f"        note: {result.message}"] if result.message else []  # e.g. an unchecked password
         return lines + ([_UNVERIFIED] if result.details.get("tls_verified") == "no" else [])
     if result.code == NOT_RUN_CODE:
         return [f"  SKIP  {label:<22} {what}: {result.message}"]

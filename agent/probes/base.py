@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from agent.shared.reasons import Failure, Reason, Scope
 
 Details = Mapping[str, str]  # non-secret facts a probe learned: provider, account, TLS version, ...
+NOTE = "note"  # a details key: what a person should know about a pass; it becomes the passing result's message
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +24,7 @@ class ProbeResult:
     ok: bool
     reason: Reason | None
     code: str
-    message: str
+    message: str  # why it failed; for a pass, a note worth reading (e.g. the password was never checked) or ""
     hint: str
     duration_ms: float
     finished_at: float = field(default_factory=time.time)

@@ -19,12 +19,14 @@ from typing import ClassVar, NoReturn, TypeVar
 
 from pydantic import SecretStr
 
+from agent.config.dsn import region_from_host
 from agent.config.facts import target_facts
 from agent.config.models import TargetConfig
-from agent.probes.base import Details, Login, TargetState, now
+from agent.probes.base import NOTE, Details, Login, TargetState, now
 from agent.probes.drivers.base import Connection, client_ssl_context, load_driver
 from agent.probes.drivers.hints import COMMON_HINTS
 from agent.probes.drivers.tls import verification
+from agent.probes.drivers.wire import login_or_wrong_server
 from agent.probes.pacing import LoginGate, LoginPacing
 from agent.probes.rotation import CODES as ROTATION_CODES
 from agent.probes.rotation import RotationWatch
@@ -137,10 +139,12 @@ class DatabaseProbe:
             **self._driver.HINTS,
             **(self._driver.IAM_HINTS if self.config.iam_auth else {}),
         }
-        key = failure.code
+        key, reason = failure.code, failure.reason.value
         if failure.reason is Reason.TIMEOUT:  # where it stopped decides: DNS, security group, or past TCP
             key = next((k for prefix, k in _TIMEOUT_HINTS if self.step.startswith(prefix)), _CONNECTED)
-        return render(pick(table, key, failure.reason.value), facts)
+        if failure.reason is Reason.DNS and region_from_host(self.config.host):
+            reason = "dns:rds"  # an RDS endpoint name (instance, cluster, proxy): what is true of those
+        return render(pick(table, key, reason), facts)
 
     # -- one run ------------------------------------------------------------------------------------------
 
@@ -251,6 +255,12 @@ class DatabaseProbe:
             }
             if self._refetched:
                 details["secret_refetched"] = "yes"
+            self.step = "asking the server whether it checked the password"
+            unchecked = await self._bounded(conn.unchecked_login())
+            if unchecked is not None:  # a pass that proves the network path, not the credentials
+                what = "token" if login.source == "iam" else "password"
+                details["password_checked"] = "no"
+                details[NOTE] = f"the login worked, but the server {unchecked}: a wrong {what} would have worked too"
             if login.source == "iam":
                 self.step = f"checking the IAM grant of {login.user}"
                 granted = await self._bounded(conn.check_iam_grant())
@@ -404,6 +414,15 @@ class DatabaseProbe:
         connecting = self._driver.connect(
             self.config, login, context=self._context, connect_timeout=remaining + 1, on_step=self._set_step
         )  # the driver's own timer is a backstop; ours (in _bounded) fires first and names the step
+        cfg = self.config  # a login that stalls or fails oddly may have reached another kind of server
+        connecting = login_or_wrong_server(
+            connecting,
+            engine=cfg.engine,
+            host=cfg.host,
+            port=cfg.port,
+            errors=self._driver.ERRORS,
+            classify=self._driver.classify,
+        )
         try:
             conn = await self._bounded(connecting)
         except BaseException as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from agent.probes.base import Details, Probe, ProbeResult, now
+from agent.probes.base import NOTE, Details, Probe, ProbeResult, now
 from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope, default_scope, describe
 from agent.shared.redact import SECRETS, one_line, redact, truncate
 
@@ -55,9 +55,10 @@ def _unknown(probe: Probe, exc: BaseException) -> Failure:
 
 def _result(probe: Probe, started: float, failure: Failure | None, details: Details) -> ProbeResult:
     duration_ms = (now() - started) * 1000
-    safe = {k: redact(str(v)) for k, v in details.items()}
+    safe = {k: redact(str(v)) for k, v in details.items() if k != NOTE}
     if failure is None:
-        return ProbeResult(probe.name, probe.target, True, None, "ok", "", "", duration_ms, details=safe)
+        note = redact(str(details.get(NOTE, "")))
+        return ProbeResult(probe.name, probe.target, True, None, "ok", note, "", duration_ms, details=safe)
     try:
         # Hints are the agent's own words around values render() has already redacted: shapes are not searched
         # in them (an example like "using password: NO" would be masked), registered secrets still are.

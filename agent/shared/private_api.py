@@ -69,6 +69,16 @@ _SOURCES = "tests/aws/test_credential_sources.py"
 _TOKEN_ECHOED = f"{_SOURCES}::test_a_403_page_quoting_the_authorization_token_never_shows_it"
 _CONTAINER_REDIRECT = f"{_SOURCES}::test_a_redirect_from_the_container_endpoint_is_never_followed"
 _IMDS_REDIRECT = f"{_SOURCES}::test_a_redirect_from_the_instance_metadata_service_is_never_followed"
+_UNCHECKED = "tests/probes/test_db_unchecked.py"
+_PG_TRUST = f"{_UNCHECKED}::test_trust_with_a_wrong_password_passes_with_a_note"
+_PG_ASKED = f"{_UNCHECKED}::test_a_server_that_asks_for_the_password_gets_no_note"
+_PG_GARBAGE = "tests/probes/test_db_wrong_server.py::test_either_engine_at_a_server_that_sends_garbage"
+_SHA2 = "tests/probes/test_db_mysql_sha2.py"
+_SHA2_RSA = f"{_SHA2}::test_a_cache_miss_without_tls_logs_in_through_the_rsa_exchange"
+_SHA2_TLS = f"{_SHA2}::test_a_cache_miss_over_tls_sends_the_password_in_the_tls_session"
+_SHA2_SWITCH = f"{_SHA2}::test_a_switch_to_caching_sha2_password_is_followed"
+_SHA2_NO_KEY = f"{_SHA2}::test_a_server_without_rsa_keys_demands_tls"
+_SHA2_GUARDS = (_SHA2_RSA, _SHA2_TLS, _SHA2_SWITCH, _SHA2_NO_KEY, f"{_SHA2}::test_sha256_password_over_rsa_or_tls")
 _FETCHER_CONSTANT = (
     "an undocumented class constant botocore's container fetcher reads; overridden in a subclass so a credentials"
     " run gives up within the probe's timeout (the defaults take ~9 s against a silent endpoint). A rename would"
@@ -238,9 +248,11 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         used_in="agent/probes/drivers/pg_auth.py",
         why=(
             "replaced by GuardedProtocol, its subclass: asyncpg's connect_utils looks the class up by this name at"
-            " each connect, and asyncpg answers AuthenticationCleartextPassword inside it, with no option to refuse"
+            " each connect, and asyncpg answers AuthenticationCleartextPassword inside it, with no option to refuse;"
+            " the subclass also notes whether the server asked for the password, and cuts a stream that is not"
+            " PostgreSQL's"
         ),
-        guarded_by=_PG_GUARD,
+        guarded_by=(*_PG_GUARD, _PG_TRUST, _PG_ASKED, _PG_GARBAGE),
     ),
     PrivateApi(
         name="aiomysql.connection.Connection._read_bytes",
@@ -315,6 +327,28 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
             " password to a key the server sent (no TLS) is not: a property there refuses instead"
         ),
         guarded_by=_MYSQL_GUARD,
+    ),
+    PrivateApi(
+        name="asyncpg.connection.Connection._protocol",
+        package="asyncpg",
+        used_in="agent/probes/drivers/pg_auth.py",
+        why="the open connection's protocol object, which holds what the agent's subclass read during the login",
+        guarded_by=(_PG_TRUST, _PG_ASKED),
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._read_packet",
+        package="aiomysql",
+        used_in="agent/probes/drivers/mysql_sha2.py",
+        why="reads the server's next packet (raising its ERR) in the agent's caching_sha2/sha256 exchanges",
+        guarded_by=_SHA2_GUARDS,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._password",
+        package="aiomysql",
+        used_in="agent/probes/drivers/mysql_sha2.py",
+        why="the password the SHA-2 exchanges send (scrambled, over TLS, or RSA-encrypted)",
+        guarded_by=_SHA2_GUARDS,
         on_instance=True,
     ),
     PrivateApi(
@@ -347,6 +381,14 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         used_in=_MYSQL_AUTH,
         why="whether there is a password to protect before refusing the RSA exchange (an empty one is harmless)",
         guarded_by=_MYSQL_GUARD,
+        on_instance=True,
+    ),
+    PrivateApi(
+        name="aiomysql.connection.Connection._secure",
+        package="aiomysql",
+        used_in="agent/probes/drivers/mysql_sha2.py",
+        why="whether TLS is up: a full authentication then sends the password in the clear, else through RSA",
+        guarded_by=(_SHA2_RSA, _SHA2_TLS),
         on_instance=True,
     ),
     PrivateApi(

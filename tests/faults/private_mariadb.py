@@ -49,14 +49,15 @@ class PrivateMariaDB:
         if done.returncode != 0:
             raise RuntimeError(f"mariadb-install-db failed: {done.stderr or done.stdout}")
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Start the server (again, on the same port and data) and wait until root can log in."""
+    def start(self, timeout: float = 30.0, extra: tuple[str, ...] = ()) -> None:
+        """Start the server (again, on the same port and data), with `extra` options, and wait until root can log
+        in."""
         user = ["--user=mysql"] if self._as_mysql else []
         self._proc = subprocess.Popen(
             [_which(SERVER), "--no-defaults", f"--datadir={self.data}", *user, f"--port={self.port}",
              f"--bind-address={self.host}", f"--socket={self.root / 'mysqld.sock'}",
              f"--pid-file={self.root / 'mysqld.pid'}", f"--log-error={self.root / 'error.log'}",
-             "--skip-name-resolve", "--innodb-buffer-pool-size=16M", "--max-connections=151"],
+             "--skip-name-resolve", "--innodb-buffer-pool-size=16M", "--max-connections=151", *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + timeout

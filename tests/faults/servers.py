@@ -154,6 +154,8 @@ class MyControl:
                 return await self._execute(sql, args)
 
     async def _execute(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        if self._conn is not None and self._conn.closed:  # aiomysql closes a connection whose query was cancelled
+            self._conn = None  # (the session watcher is cancelled at the end of each fault, maybe mid-query)
         if self._conn is None:
             self._conn = await aiomysql.connect(
                 host=self.server.host,

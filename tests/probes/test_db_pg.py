@@ -86,7 +86,7 @@ async def test_unknown_user_is_auth(pg_server: Server) -> None:
 async def test_pg_hba_reject_is_auth_28000(pg_cluster_admin: PgAdmin) -> None:
     user, password = await user_with_password(pg_cluster_admin, rejected=True)
     result = await check(target_for(pg_cluster_admin.server, user, password=SecretStr(password)))
-    assert (result.reason, result.code) == (Reason.AUTH, "pg:28000")
+    assert (result.reason, result.code) == (Reason.AUTH, "pg:28000:hba_plaintext")
     assert "pg_hba.conf rejects connection" in result.message
     assert "pg_hba.conf" in result.hint and "rds.force_ssl" in result.hint
 

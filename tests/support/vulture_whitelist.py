@@ -15,6 +15,7 @@ from agent.config.dsn import SslMode
 from agent.config.inputs import ConnectionFile, DatabaseFile
 from agent.config.models import AgentConfig, StatusDetail
 from agent.outputs.metrics import StateCollector
+from agent.probes.drivers.mysql_sha2 import Sha2Auth
 from agent.probes.pacing import DEFAULT_RELOGIN_SPREAD_SECONDS, spread_for
 from agent.sandbox.aws import CredentialsEndpoint
 from agent.sandbox.postgres import PostgresSandbox
@@ -36,6 +37,8 @@ _USED_BY_NAME = (
     agent.__getattr__,  # module __getattr__: `agent.__version__` is read lazily (PEP 562)
     DEFAULT_RELOGIN_SPREAD_SECONDS,  # bench/storm.py models a fleet with these
     spread_for,
+    Sha2Auth.caching_sha2_password_auth,  # aiomysql calls these by name; the agent's connection class overrides
+    Sha2Auth.sha256_password_auth,  # them (agent/probes/drivers/mysql_sha2.py)
     # The sandbox's stand-ins serve the demo and the tests; these parts only the tests read or call.
     CredentialsEndpoint().requests,  # requests served, counted by the credentials tests
     PostgresSandbox.restart,  # the restart tests

@@ -22,14 +22,24 @@ COMMON_HINTS: Mapping[str, str] = {
     ),
     "db:timeout:secret": "Secrets Manager did not answer in time for {secret_id}: see the secret probe.",
     "dns": (
+        "{host} does not resolve from this task. Check the host name in the DSN (a typo, or a name that was "
+        "removed), and that the name is in a zone this task's resolver can see: a Route 53 private hosted zone "
+        "must be associated with this task's VPC, and the VPC needs DNS support enabled."
+    ),
+    "dns:rds": (
         "{host} does not resolve from this task. Check the host name in the DSN (a typo, or a deleted or "
-        "renamed instance). RDS endpoints resolve only inside their VPC, through the VPC's DNS resolver (DNS "
-        "support and DNS hostnames enabled on the VPC); a private hosted zone must be associated with this "
-        "task's VPC."
+        "renamed instance, cluster or proxy: `aws rds describe-db-instances` lists the endpoints). RDS endpoints "
+        "resolve only inside their VPC, through the VPC's DNS resolver (DNS support and DNS hostnames enabled on "
+        "the VPC); a private hosted zone must be associated with this task's VPC."
     ),
     "network": (
         "The connection to {host}:{port} failed ({detail}). Check the port in the DSN and that the database "
         "is running: a stopped, rebooting or failing-over instance refuses connections."
+    ),
+    "db:wrong_server": (
+        "The DSN says {engine}, but {host}:{port} is not a {engine} server ({detail}). Check the DSN's scheme "
+        "(postgresql:// or mysql://) and port (PostgreSQL listens on 5432 and MySQL on 3306 unless configured "
+        "otherwise), and that the host is the database's endpoint, not another service's."
     ),
     "db:tls_not_negotiated": (
         "{host}:{port} does not offer TLS, but sslmode={sslmode} requires it. Enable TLS on the server (every"

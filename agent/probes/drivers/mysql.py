@@ -12,19 +12,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiomysql
-import pymysql
-from pymysql.constants import CLIENT
-
 from agent.config.dsn import SslMode
 from agent.config.hosts import address
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
 from agent.probes.drivers.guard import MySqlGuard, too_large_failure
 from agent.probes.drivers.mysql_auth import ClearPasswordGuard
+from agent.probes.drivers.mysql_sha2 import Sha2Auth, held_back
+from agent.probes.drivers.wire import PATIENCE, greeting_or_wrong_server
 from agent.shared.answers import AnswerTooLarge
 from agent.shared.reasons import Failure, ProbeFailure, Reason
 from agent.shared.redact import one_line
+
+with held_back("cryptography"):  # imported when a login needs RSA (mysql_sha2.rsa_encrypt), not by PyMySQL now
+    import aiomysql
+    import pymysql
+    from pymysql.constants import CLIENT
 
 APPLICATION_NAME = "ecs-health-agent"  # sent as program_name: shows in performance_schema connect attributes
 CLOSE_TIMEOUT = 1.0
@@ -32,6 +35,7 @@ DEFAULT_DATABASE = "<database>"  # MySQL selects no database when the DSN names 
 # Exceptions that mean "this connection or this attempt failed"; anything else is a bug and propagates.
 ERRORS: tuple[type[BaseException], ...] = (pymysql.err.MySQLError, OSError, AnswerTooLarge)
 _CLOSE_ERRORS: tuple[type[BaseException], ...] = (*ERRORS, TimeoutError)
+_SKIP_GRANTS = "skip-grants user@"  # MySQL's CURRENT_USER() under --skip-grant-tables
 _CANNOT_CHECK = frozenset({1044, 1064, 1142, 1227})  # no privilege, or a server without SHOW CREATE USER
 
 
@@ -49,7 +53,9 @@ class Rule:
 # 2003 is refused, DNS failure, timeout and TLS failure alike: its entry splits by the `__cause__`'s class.
 TABLE: Mapping[int | type[BaseException], Rule | Mapping[type[BaseException], Rule]] = {
     1045: Rule(Reason.AUTH, "login rejected"),
-    1698: Rule(Reason.AUTH, "login rejected"),  # MariaDB's answer for an unknown user
+    1698: Rule(Reason.AUTH, "login rejected without a password check"),  # none sent, or a plugin that takes none
+    1862: Rule(Reason.AUTH, "password expired"),
+    1820: Rule(Reason.AUTH, "password must be changed first"),
     1044: Rule(Reason.AUTH, "no access to the database"),
     1130: Rule(Reason.AUTH, "this host may not connect"),
     1049: Rule(Reason.CONFIG, "database does not exist"),
@@ -74,6 +80,8 @@ TABLE: Mapping[int | type[BaseException], Rule | Mapping[type[BaseException], Ru
     },
     pymysql.err.InterfaceError: Rule(Reason.NETWORK, "not connected", "mysql:not_connected"),
     pymysql.err.InternalError: Rule(Reason.NETWORK, "protocol error (is this a MySQL server?)", "mysql:protocol"),
+    # aiomysql's own complaints about the exchange carry text, not an error number
+    pymysql.err.OperationalError: Rule(Reason.NETWORK, "protocol error", "mysql:protocol"),
     socket.gaierror: Rule(Reason.DNS, "host name does not resolve", "db:dns"),
     ConnectionRefusedError: Rule(Reason.NETWORK, "connection refused", "db:refused"),
     TimeoutError: Rule(Reason.TIMEOUT, "timed out", "db:timeout"),
@@ -166,6 +174,20 @@ class MySqlConnection:
             raise
         return row is not None and "awsauthenticationplugin" in str(row[0]).lower()
 
+    async def unchecked_login(self) -> str | None:
+        """Why the server let the login in without checking the password: it runs with --skip-grant-tables.
+
+        MySQL and MariaDB always check the scramble the client sends, except then; the session's account is then
+        'skip-grants user@skip-grants host' (MySQL) or '@' (MariaDB), never the user's own.
+        """
+        async with self._raw.cursor() as cursor:
+            await cursor.execute("SELECT CURRENT_USER()")
+            row = await cursor.fetchone()
+        account = str(row[0]) if row else ""
+        if account.strip("@") and not account.startswith(_SKIP_GRANTS):
+            return None
+        return f"runs with --skip-grant-tables (CURRENT_USER() is '{account}'), which checks no password at all"
+
     async def close(self) -> None:
         """Say goodbye (COM_QUIT) within CLOSE_TIMEOUT; then, or if that fails or is cancelled, drop it."""
         self._forget_watch()
@@ -223,10 +245,11 @@ class _CloseWatch(asyncio.Protocol):
             callback()
 
 
-class _Connection(ClearPasswordGuard, MySqlGuard, aiomysql.Connection):  # type: ignore[misc]  # aiomysql: no types
+class _Connection(ClearPasswordGuard, MySqlGuard, Sha2Auth, aiomysql.Connection):  # type: ignore[misc]  # no types
     """aiomysql's connection, reporting progress and refusing to log in without TLS when TLS is required (and,
     through ClearPasswordGuard, to hand the password to a server without TLS in a form it can read; through
-    MySqlGuard, to buffer an answer past the cap or read a greeting that is not MySQL's)."""
+    MySqlGuard, to buffer an answer past the cap or read a greeting that is not MySQL's; Sha2Auth runs MySQL 8's
+    default plugin with a reason for each outcome)."""
 
     # Overrides and reads aiomysql's private members (_get_server_information, _request_authentication, _host,
     # _port, _ssl_context): each is listed, with the test that guards it, in agent/shared/private_api.py.
@@ -238,7 +261,10 @@ class _Connection(ClearPasswordGuard, MySqlGuard, aiomysql.Connection):  # type:
 
     async def _get_server_information(self) -> None:
         self._on_step(f"waiting for the server greeting from {address(self._host, self._port)} (TCP connected)")
-        await super()._get_server_information()
+        patience = min(PATIENCE, self.connect_timeout / 4)  # a PostgreSQL or HTTP server never greets
+        await greeting_or_wrong_server(
+            super()._get_server_information(), host=self._host, port=self._port, patience=patience
+        )
 
     async def _request_authentication(self) -> None:
         offers_tls = bool(self.server_capabilities & CLIENT.SSL)
@@ -300,6 +326,59 @@ def utf8_for_aiomysql(password: str) -> str:
 
 
 HINTS: Mapping[str, str] = {
+    "mysql:1045": (
+        "The password for {user} was rejected by {host}, or no account {user} matches this task's address: "
+        "compare the task definition's password ({password_source}) with the database's current password for "
+        "{user}, and list the accounts as an admin: SELECT user, host, plugin FROM mysql.user WHERE user = "
+        "'{user}'; (the host part must match this task, e.g. '%')."
+    ),
+    "mysql:1698": (
+        "{host} turned {user} away without checking a password: none was sent (an empty password), or the account "
+        "authenticates with a plugin that takes none (unix_socket or auth_socket, as root has on Debian and "
+        "Ubuntu: it logs in only through the local socket). Give the agent an account of its own that has a "
+        "password (IDENTIFIED BY), or AWSAuthenticationPlugin for IAM."
+    ),
+    "mysql:1862": (
+        "The password of {user} has expired on {host}: an admin sets a new one (ALTER USER '{user}'@'%' "
+        "IDENTIFIED BY '...';), the task gets it ({password_source}), and service accounts are best made "
+        "PASSWORD EXPIRE NEVER."
+    ),
+    "mysql:1820": (
+        "{host} lets {user} log in but run nothing until its password is changed (expired, or created with "
+        "PASSWORD EXPIRE): an admin sets a new one with ALTER USER, and the task gets it ({password_source})."
+    ),
+    "mysql:1251": (
+        "{user}'s account on {host} uses an authentication method aiomysql does not support: have an admin "
+        "switch it to one it does, e.g. ALTER USER '{user}'@'%' IDENTIFIED WITH caching_sha2_password BY '...'; "
+        "(or mysql_native_password), or use IAM auth."
+    ),
+    "mysql:2059": (
+        "{host} switched {user}'s login to an authentication plugin aiomysql cannot speak ({detail}): e.g. "
+        "MariaDB's client_ed25519 or auth_gssapi_client, or PAM's dialog. Give the agent's account a password "
+        "plugin: ALTER USER '{user}'@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('...'); (MariaDB) "
+        "or IDENTIFIED WITH caching_sha2_password BY '...'; (MySQL)."
+    ),
+    "mysql:1053": (
+        "{host} is shutting down (a restart, failover or maintenance): see the instance's RDS events; logins "
+        "work again once it is back."
+    ),
+    "mysql:2013": (
+        "{host}:{port} closed the connection in the middle of the conversation ({detail}). During the handshake "
+        "that is usually a proxy or load balancer in between, a handshake slower than the server's "
+        "connect_timeout, or a TLS setting the server refuses; the server's error log says which."
+    ),
+    "mysql:2006": (
+        "{host} closed the connection ({detail}): a restart or failover, a KILL, or wait_timeout on an idle "
+        "connection. The agent logs in again on its next run."
+    ),
+    "mysql:not_connected": (
+        "The connection to {host}:{port} was already closed when it was used ({detail}): the server or a proxy "
+        "ended it. The agent opens a new one on its next run."
+    ),
+    "mysql:protocol": (
+        "{host}:{port} answered out of step with the MySQL protocol ({detail}): a proxy in between that does not"
+        " speak MySQL, or a server that is not MySQL or MariaDB. Check the port and what listens on it."
+    ),
     "mysql:1044": (
         "{user} may not use database {database} on {host}, or it does not exist (MySQL reports a missing "
         "database as access denied to users without privileges on it): check {database_in_dsn}, "
@@ -321,7 +400,10 @@ HINTS: Mapping[str, str] = {
         "{user} has reached its own limit (MAX_USER_CONNECTIONS or another per-user resource limit): look for"
         " leaked connections, or raise it: ALTER USER '{user}'@'%' WITH MAX_USER_CONNECTIONS <n>;"
     ),
-    "mysql:1203": ("{user} has reached max_user_connections on {host}: look for leaked connections or raise it."),
+    "mysql:1203": (
+        "{user} has reached the server-wide max_user_connections on {host} (a limit for every account, set in "
+        "the DB parameter group): look for leaked connections or oversized pools, or raise it."
+    ),
     "mysql:1129": (
         "{host} blocks this task's address after too many failed handshakes (max_connect_errors): run FLUSH "
         "HOSTS (or mysqladmin flush-hosts) and find what keeps failing."
@@ -331,18 +413,43 @@ HINTS: Mapping[str, str] = {
         "The server's certificate was not trusted under sslmode={sslmode} ({detail}). Point sslrootcert at "
         "the CA that signed it; for RDS: https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem."
     ),
+    "mysql:sha2:needs_tls": (
+        "{host} does the full SHA-2 authentication of {user} (caching_sha2_password, MySQL 8's default, after a "
+        "cache miss; or sha256_password) only over TLS: it has no RSA key pair for logins without it. Set "
+        "sslmode=require or verify-full (every RDS endpoint offers TLS)."
+    ),
+    "mysql:sha2:no_rsa": (
+        "This installation of the agent lacks the Python package cryptography, which a full caching_sha2_password"
+        " login without TLS needs (RSA): reinstall the agent with its dependencies, or set sslmode=require, with "
+        "which no RSA is needed."
+    ),
+    "mysql:sha2:bad_key": (
+        "{host} sent an RSA public key that cannot be used ({detail}): an admin checks the server's "
+        "caching_sha2_password_public_key_path and sha256_password_public_key_path; or set sslmode=require, with "
+        "which no key is needed."
+    ),
+    "mysql:sha2:protocol": (
+        "{host}:{port} answered the SHA-2 authentication out of step ({detail}): a proxy in between that rewrites "
+        "the login, or a server that is not MySQL. Set sslmode=require, or compare with a login to the server "
+        "itself."
+    ),
 }
 
+_IAM_CHECKLIST = (
+    "IAM login as {user} was rejected by {host}. 1) As the master user, check the account's plugin: "
+    "SELECT user, host, plugin FROM mysql.user WHERE user = '{user}'; it must be AWSAuthenticationPlugin."
+    " If not: CREATE USER {user} IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'; (or ALTER USER {user} "
+    "IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS';) and GRANT the privileges it needs on "
+    "`{database}`.*. 2) IAM auth requires TLS (sslmode=require or verify-full); without it the server "
+    "answers 'using password: NO'. 3) The task role needs rds-db:connect on "
+    "arn:aws:rds-db:{region}:<account-id>:dbuser:<DbiResourceId>/{user}, IAM database authentication must"
+    " be enabled on the instance, and the token must be made for host {host}, port {port}, user {user}, "
+    "region {region}."
+)
+
+# With IAM auth, the server's access-denied answers mean the checklist, not a stale password.
 IAM_HINTS: Mapping[str, str] = {
-    "auth": (
-        "IAM login as {user} was rejected by {host}. 1) As the master user, check the account's plugin: "
-        "SELECT user, host, plugin FROM mysql.user WHERE user = '{user}'; it must be AWSAuthenticationPlugin."
-        " If not: CREATE USER {user} IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'; (or ALTER USER {user} "
-        "IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS';) and GRANT the privileges it needs on "
-        "`{database}`.*. 2) IAM auth requires TLS (sslmode=require or verify-full); without it the server "
-        "answers 'using password: NO'. 3) The task role needs rds-db:connect on "
-        "arn:aws:rds-db:{region}:<account-id>:dbuser:<DbiResourceId>/{user}, IAM database authentication must"
-        " be enabled on the instance, and the token must be made for host {host}, port {port}, region "
-        "{region}."
-    ),
+    "auth": _IAM_CHECKLIST,
+    "mysql:1045": _IAM_CHECKLIST,
+    "mysql:1698": _IAM_CHECKLIST,
 }

@@ -5,7 +5,8 @@ aiomysql answers whatever the server asks, TLS or not (the official mysql client
 - an auth switch to mysql_clear_password gets it in the next packet;
 - caching_sha2_password's full authentication and sha256_password encrypt it with an RSA public key the server
   itself sends, so a server in the middle sends its own key and reads it (libmysqlclient refuses both without TLS
-  or a configured key: CR_AUTH_PLUGIN_ERR 2061 "Authentication requires secure connection").
+  or a configured key: CR_AUTH_PLUGIN_ERR 2061 "Authentication requires secure connection"). The agent refuses it
+  where TLS was wanted and not had (sslmode=prefer); under sslmode=disable, which asks for no TLS, it goes on.
 ClearPasswordGuard overrides the two aiomysql methods where the first two happen, and the attribute aiomysql
 reads just before the third (`server_public_key`), and raises the `tls` failure instead. The private names are
 listed in agent/shared/private_api.py with the tests that guard them.
@@ -52,8 +53,11 @@ class ClearPasswordGuard:
 
     @property
     def server_public_key(self) -> bytes | None:
-        """The server's RSA key; read by aiomysql only to encrypt the password without TLS, which is refused."""
-        if not self._secure and self._password:
+        """The server's RSA key, read only to encrypt the password without TLS: refused when TLS was wanted
+        (sslmode=prefer: a server that refuses TLS and then sends its own key may be an impostor in the middle, so
+        the official client refuses too); under sslmode=disable, where no TLS was asked for, the exchange goes on
+        (agent/probes/drivers/mysql_sha2.py), as `--get-server-public-key` does."""
+        if not self._secure and self._password and self._ssl_context is not None:
             request = "asked for the password encrypted with an RSA key it sends itself"
             raise refusal(MYSQL_SERVER_PUBLIC_KEY, self._server(), request)
         return self._pinned_public_key

@@ -18,6 +18,7 @@ import asyncpg
 from agent.config.dsn import SslMode
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
+from agent.probes.drivers import pg_auth
 from agent.probes.drivers.guard import bounded_answers, too_large_failure
 from agent.probes.drivers.pg_auth import guarded
 from agent.shared.reasons import Failure, Reason
@@ -90,17 +91,38 @@ MESSAGES: Mapping[str, Rule] = {
 }
 
 
+# One SQLSTATE, several causes, each with its own fix: 28000 ("not allowed") is a pg_hba.conf rule, with or without
+# encryption (auth.c's "no pg_hba.conf entry for host ..., no encryption | SSL encryption | GSS encryption"; "SSL
+# off|on" before PostgreSQL 14), a failed PAM login (RDS's answer to a rejected IAM token), or a role (miscinit.c:
+# 'role "x" is not permitted to log in', 'role "x" does not exist'). The server's message tells which.
+KINDS: Mapping[str, Mapping[str, Rule]] = {
+    "28000": {
+        "pam authentication failed": Rule(Reason.AUTH, "PAM (RDS IAM) login rejected", "pg:28000:pam"),
+        "is not permitted to log in": Rule(Reason.AUTH, "role may not log in", "pg:28000:nologin"),
+        "does not exist": Rule(Reason.AUTH, "role does not exist", "pg:28000:no_role"),
+        "no encryption": Rule(Reason.AUTH, "not allowed without TLS", "pg:28000:hba_plaintext"),
+        "ssl off": Rule(Reason.AUTH, "not allowed without TLS", "pg:28000:hba_plaintext"),
+        "ssl encryption": Rule(Reason.AUTH, "not allowed over TLS", "pg:28000:hba_tls"),
+        "gss encryption": Rule(Reason.AUTH, "not allowed over GSS encryption", "pg:28000:hba_tls"),
+        "ssl on": Rule(Reason.AUTH, "not allowed over TLS", "pg:28000:hba_tls"),
+    },
+}
+
+
 def classify(exc: BaseException) -> Failure | None:
-    """The Failure for an asyncpg or socket error, from MESSAGES and TABLE; None if neither knows it."""
-    if (too_large := too_large_failure(exc)) is not None:  # asyncpg says "connection closed"; the cap closed it
-        return too_large
+    """The Failure for an asyncpg or socket error, from MESSAGES, KINDS and TABLE; None if none knows it."""
+    # asyncpg says "connection closed" when the cap, or the guard of the start-up (pg_auth.py), closed it
+    if (cut := too_large_failure(exc) or pg_auth.malformed(exc)) is not None:
+        return cut
     text = one_line(str(exc)) or type(exc).__name__  # redacted before its whitespace changes
     sqlstate = getattr(exc, "sqlstate", None) if isinstance(exc, asyncpg.PostgresError) else None
     if isinstance(sqlstate, str):
         said = next((r for fragment, r in MESSAGES.items() if fragment in text.lower()), None)
         if said is not None:
             return Failure(said.reason, said.code, f"{said.label}: {text} (SQLSTATE {sqlstate})")
-        rule = TABLE.get(sqlstate) or TABLE.get(sqlstate[:2])
+        kinds = KINDS.get(sqlstate, {})
+        kind = next((r for fragment, r in kinds.items() if fragment in text.lower()), None)
+        rule = kind or TABLE.get(sqlstate) or TABLE.get(sqlstate[:2])
         if isinstance(rule, Rule):
             return Failure(rule.reason, rule.code or f"pg:{sqlstate}", f"{rule.label}: {text}")
         return Failure(Reason.UNKNOWN, f"pg:{sqlstate}", text)
@@ -119,6 +141,7 @@ class PgConnection:
 
     def __init__(self, raw: Any) -> None:
         self._raw = raw
+        self._password_asked = pg_auth.password_asked(raw)
         self.server_version: str = raw.get_settings().server_version
         self.tls = _tls_version(raw)
         self._on_close: Callable[[], None] | None = None
@@ -144,6 +167,12 @@ class PgConnection:
         except asyncpg.InsufficientPrivilegeError:
             return None
         return bool(member)  # no row: there is no rds_iam role at all, so not a member
+
+    async def unchecked_login(self) -> str | None:
+        """Why the server let the login in without a password (after "the server"): it never asked for one."""
+        if self._password_asked is not False:
+            return None
+        return "never asked for a password (pg_hba.conf trust, or cert or peer authentication)"
 
     async def close(self) -> None:
         """Close politely within CLOSE_TIMEOUT; otherwise, or if cancelled, drop the socket."""
@@ -216,11 +245,48 @@ def _tls_version(raw: Any) -> str | None:
     return str(ssl_object.version()) if ssl_object is not None else None
 
 
+_IAM_CHECKLIST = (
+    "IAM login as {user} was rejected by {host}. 1) As the master user, check that {user} can log in and "
+    "is a member of rds_iam: SELECT r.rolname, r.rolcanlogin FROM pg_roles r JOIN pg_auth_members m ON "
+    "r.oid = m.member WHERE m.roleid = (SELECT oid FROM pg_roles WHERE rolname = 'rds_iam') AND r.rolname"
+    " = '{user}'; no row means: GRANT rds_iam TO {user}; 2) The task role needs rds-db:connect on "
+    "arn:aws:rds-db:{region}:<account-id>:dbuser:<DbiResourceId>/{user} (the instance's DbiResourceId, or"
+    " cluster-XXXX for Aurora). 3) IAM database authentication must be enabled on the instance, and the "
+    "token must be made for host {host}, port {port}, user {user}, region {region}."
+)
+
 HINTS: Mapping[str, str] = {
     "pg:28000": (
+        "{host} did not let {user} log in to database {database} ({detail}): the pg_hba.conf rule that matches "
+        "this connection rejects it or uses a method a password cannot satisfy (ident, cert, ldap...). As an admin,"
+        " see which rule matches: SELECT line_number, type, database, user_name, address, auth_method FROM "
+        "pg_hba_file_rules;"
+    ),
+    "pg:28000:hba_plaintext": (
         "pg_hba.conf on {host} has no rule that lets {user} connect to database {database} from this task "
-        "with sslmode={sslmode}, or a rule rejects it ({detail}). On RDS this usually means rds.force_ssl=1 "
-        "with a plaintext connection: use sslmode=require or verify-full."
+        "without TLS, or a rule rejects it ({detail}): servers that accept only TLS (hostssl rules; on RDS, "
+        "rds.force_ssl=1, the default from PostgreSQL 15) answer a plaintext connection this way. Set "
+        "sslmode=require or verify-full."
+    ),
+    "pg:28000:hba_tls": (
+        "pg_hba.conf on {host} has no rule that lets {user} connect to database {database} from this task's "
+        "address, although the connection uses TLS, or a rule rejects it ({detail}). Rules match on database, "
+        "user and client address: check the user and database names in the DSN, then have an admin add a "
+        "hostssl rule for them and the task's subnet (and SELECT pg_reload_conf();)."
+    ),
+    "pg:28000:pam": (
+        "{host} checks {user}'s login through PAM and rejected the password: on RDS, that means {user} is a "
+        "member of rds_iam, so RDS expects an IAM token instead of a password. Either log in with IAM "
+        "(AGENT_DB_IAM_AUTH=true), or have the master user run REVOKE rds_iam FROM {user}; to log in with its "
+        "password."
+    ),
+    "pg:28000:nologin": (
+        "Role {user} exists on {host} but may not log in (rolcanlogin is false: created as a group role, or "
+        "with NOLOGIN). As an admin: ALTER ROLE {user} LOGIN; or log in as a role that has LOGIN."
+    ),
+    "pg:28000:no_role": (
+        "Role {user} does not exist on {host}: check the user name (in the DSN, AGENT_DB_USER or the secret's "
+        "username), or have an admin create it: CREATE ROLE {user} LOGIN;"
     ),
     "pg:42501": ("{user} may not connect to database {database}: GRANT CONNECT ON DATABASE {database} TO {user};"),
     "pg:3D000": (
@@ -239,14 +305,8 @@ HINTS: Mapping[str, str] = {
     ),
 }
 
+# With IAM auth, a rejected token reads as a failed PAM login (28000) on RDS: the checklist, not pg_hba.conf.
 IAM_HINTS: Mapping[str, str] = {
-    "auth": (
-        "IAM login as {user} was rejected by {host}. 1) As the master user, check that {user} can log in and "
-        "is a member of rds_iam: SELECT r.rolname, r.rolcanlogin FROM pg_roles r JOIN pg_auth_members m ON "
-        "r.oid = m.member WHERE m.roleid = (SELECT oid FROM pg_roles WHERE rolname = 'rds_iam') AND r.rolname"
-        " = '{user}'; no row means: GRANT rds_iam TO {user}; 2) The task role needs rds-db:connect on "
-        "arn:aws:rds-db:{region}:<account-id>:dbuser:<DbiResourceId>/{user} (the instance's DbiResourceId, or"
-        " cluster-XXXX for Aurora). 3) IAM database authentication must be enabled on the instance, and the "
-        "token must be made for host {host}, port {port}, user {user}, region {region}."
-    ),
+    "auth": _IAM_CHECKLIST,
+    "pg:28000:pam": _IAM_CHECKLIST,
 }

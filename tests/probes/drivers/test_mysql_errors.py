@@ -35,6 +35,12 @@ def server_error(errno: int, text: str) -> OperationalError:
 ERRNO_CASES: list[tuple[int, str, Reason]] = [
     (1045, "Access denied for user 'app'@'10.0.0.1' (using password: YES)", Reason.AUTH),
     (1698, "Access denied for user 'nobody'@'10.0.0.1'", Reason.AUTH),
+    (
+        1862,
+        "Your password has expired. To log in you must change it using a client that supports expired passwords.",
+        Reason.AUTH,
+    ),
+    (1820, "You must reset your password using ALTER USER statement before executing this statement.", Reason.AUTH),
     (1044, "Access denied for user 'app'@'%' to database 'orders'", Reason.AUTH),
     (1130, "Host '10.0.0.1' is not allowed to connect to this MariaDB server", Reason.AUTH),
     (1049, "Unknown database 'orders'", Reason.CONFIG),
@@ -82,6 +88,8 @@ def test_2003_is_split_by_its_cause(cause: BaseException | None, reason: Reason,
 TYPE_CASES: list[tuple[BaseException, Reason, str]] = [
     (InterfaceError("(0, 'Not connected')"), Reason.NETWORK, "mysql:not_connected"),
     (InternalError("Packet sequence number wrong - got 1 expected 0"), Reason.NETWORK, "mysql:protocol"),
+    # aiomysql's own complaints carry text where the error number would be
+    (OperationalError("Received extra packet for auth method %r", "dialog"), Reason.NETWORK, "mysql:protocol"),
     (socket.gaierror(-2, "Name or service not known"), Reason.DNS, "db:dns"),
     (ConnectionRefusedError(111, "refused"), Reason.NETWORK, "db:refused"),
     (TimeoutError(), Reason.TIMEOUT, "db:timeout"),
@@ -159,7 +167,7 @@ def test_iam_auth_hint_gives_the_plugin_statement_and_that_tls_is_required() -> 
 @pytest.mark.parametrize(
     ("code", "reason", "expected"),
     [
-        ("mysql:1045", Reason.AUTH, "password for chimera_app was rejected"),
+        ("mysql:1045", Reason.AUTH, "The password for chimera_app was rejected"),
         ("mysql:1049", Reason.CONFIG, "Database orders does not exist"),
         ("mysql:1044", Reason.AUTH, "may not use database orders"),
         ("mysql:1040", Reason.SERVER, "max_connections"),
@@ -170,3 +178,54 @@ def test_iam_auth_hint_gives_the_plugin_statement_and_that_tls_is_required() -> 
 )
 def test_hints_fill_in_the_targets_values(code: str, reason: Reason, expected: str) -> None:
     assert expected in probe(iam=False).hint(Failure(reason, code, "detail"))
+
+
+# Every error number of the table, and each other code the driver gives, has a hint of its own that names the fix.
+OWN_HINTS: dict[str, str] = {
+    "mysql:1045": "SELECT user, host, plugin FROM mysql.user WHERE user = 'chimera_app';",
+    "mysql:1698": "unix_socket or auth_socket",
+    "mysql:1862": "has expired",
+    "mysql:1820": "run nothing until its password is changed",
+    "mysql:1044": "GRANT ... ON `orders`.* TO 'chimera_app'@'%';",
+    "mysql:1130": "host part must match",
+    "mysql:1049": "CREATE DATABASE `orders`;",
+    "mysql:1251": "IDENTIFIED WITH caching_sha2_password",
+    "mysql:2059": "client_ed25519",
+    "mysql:1040": "max_connections",
+    "mysql:1203": "server-wide max_user_connections",
+    "mysql:1226": "MAX_USER_CONNECTIONS",
+    "mysql:1129": "FLUSH HOSTS",
+    "mysql:1053": "shutting down",
+    "mysql:3159": "require_secure_transport",
+    "mysql:2013": "connect_timeout",
+    "mysql:2006": "wait_timeout",
+    "mysql:not_connected": "already closed",
+    "mysql:protocol": "out of step with the MySQL protocol",
+    "mysql:password_encoding": "latin-1",
+    "mysql:2003:tls_verify": "global-bundle.pem",
+    "mysql:sha2:needs_tls": "has no RSA key pair",
+    "mysql:sha2:no_rsa": "cryptography",
+    "mysql:sha2:bad_key": "caching_sha2_password_public_key_path",
+    "mysql:sha2:protocol": "out of step",
+}
+
+
+def test_every_error_number_of_the_table_has_a_hint_of_its_own() -> None:
+    numbers = {f"mysql:{key}" for key in mysql.TABLE if isinstance(key, int) and key != 2003}
+    assert numbers <= set(mysql.HINTS), numbers - set(mysql.HINTS)
+    assert set(mysql.HINTS) == set(OWN_HINTS)
+
+
+@pytest.mark.parametrize(("code", "expected"), OWN_HINTS.items())
+def test_each_code_s_hint_names_its_fix(code: str, expected: str) -> None:
+    hint = probe(iam=False).hint(Failure(Reason.AUTH, code, "detail"))
+    assert hint == probe(iam=False).hint(Failure(Reason.SERVER, code, "detail")), "the code decides, not the reason"
+    assert expected in hint
+    assert "<" not in hint.replace("<n>", ""), f"an unfilled field in {hint!r}"
+
+
+@pytest.mark.parametrize("code", ["mysql:1045", "mysql:1698"])
+def test_with_iam_an_access_denial_gets_the_iam_checklist(code: str) -> None:
+    hint = probe(iam=True).hint(Failure(Reason.AUTH, code, "Access denied"))
+    assert "AWSAuthenticationPlugin" in hint and "rds-db:connect" in hint
+    assert "host orders.abc.eu-west-1.rds.amazonaws.com, port 3306, user chimera_app, region eu-west-1" in hint

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from dataclasses import replace
 
 import asyncpg
 import pytest
@@ -191,3 +192,71 @@ def test_throttling_hint_says_the_limit_is_shared_and_the_agent_backs_off() -> N
     hint = probe(iam=True).hint(Failure(Reason.THROTTLED, "pg:throttled", "RDS Proxy is throttling IAM logins"))
     assert "shared by every client" in hint and "200 new IAM-authenticated connections per second" in hint
     assert "backs off" in hint and "orders.abc.eu-west-1.rds.amazonaws.com" in hint
+
+
+# 28000's causes, as PostgreSQL words them (auth.c, miscinit.c; "SSL off/on" before PostgreSQL 14).
+HBA = 'no pg_hba.conf entry for host "10.0.0.1", user "app", database "orders"'
+KIND_CASES: list[tuple[str, str]] = [
+    (f"{HBA}, no encryption", "pg:28000:hba_plaintext"),
+    (f"{HBA}, SSL off", "pg:28000:hba_plaintext"),
+    ('pg_hba.conf rejects connection for host "10.0.0.1", user "app", database "orders", no encryption',
+     "pg:28000:hba_plaintext"),
+    (f"{HBA}, SSL encryption", "pg:28000:hba_tls"),
+    (f"{HBA}, SSL on", "pg:28000:hba_tls"),
+    (f"{HBA}, GSS encryption", "pg:28000:hba_tls"),
+    ('PAM authentication failed for user "app"', "pg:28000:pam"),
+    ('role "app" is not permitted to log in', "pg:28000:nologin"),
+    ('role "app" does not exist', "pg:28000:no_role"),
+    ('Ident authentication failed for user "app"', "pg:28000"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "code"), KIND_CASES, ids=[c[1] + ":" + c[0][:24] for c in KIND_CASES])
+def test_each_28000_cause_has_its_own_code(text: str, code: str) -> None:
+    failure = pg.classify(asyncpg.InvalidAuthorizationSpecificationError(text))
+    assert failure is not None and (failure.reason, failure.code) == (Reason.AUTH, code)
+    assert text in failure.message
+
+
+def test_every_28000_kind_is_exercised_and_has_a_hint() -> None:
+    assert {fragment for kinds in pg.KINDS.values() for fragment in kinds} <= {
+        fragment for text, _ in KIND_CASES for fragment in pg.KINDS["28000"] if fragment in text.lower()
+    }
+    assert {rule.code for rule in pg.KINDS["28000"].values()} <= set(pg.HINTS)
+
+
+def test_with_iam_a_pam_failure_gets_the_iam_checklist_not_pg_hba() -> None:
+    """RDS answers a rejected IAM token with 28000 PAM: the checklist, even with sslmode=require set."""
+    hint = probe(iam=True).hint(Failure(Reason.AUTH, "pg:28000:pam", 'PAM authentication failed for user "x"'))
+    assert "GRANT rds_iam TO chimera_app;" in hint and "rds-db:connect" in hint
+    assert "host orders.abc.eu-west-1.rds.amazonaws.com, port 5432, user chimera_app, region eu-west-1" in hint
+    assert "pg_hba" not in hint and "force_ssl" not in hint and "sslmode" not in hint
+
+
+def test_without_iam_a_pam_failure_says_the_user_is_an_iam_user() -> None:
+    hint = probe(iam=False).hint(Failure(Reason.AUTH, "pg:28000:pam", "PAM authentication failed"))
+    assert "member of rds_iam" in hint and "REVOKE rds_iam FROM chimera_app;" in hint
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "orders.abc123.eu-west-1.rds.amazonaws.com",
+        "orders.cluster-abc123.eu-west-1.rds.amazonaws.com",
+        "orders.cluster-ro-abc123.us-gov-west-1.rds.amazonaws.com",
+        "orders-proxy.proxy-abc123.eu-west-1.rds.amazonaws.com",
+        "orders.abc123.cn-north-1.rds.amazonaws.com.cn",
+    ],
+)
+def test_the_vpc_dns_sentence_is_for_rds_endpoints(host: str) -> None:
+    target = target_for(replace(SERVER, host=host), "chimera_app", password=SecretStr("pw-1234567"))
+    hint = DatabaseProbe(target, TargetState(), timeout=2).hint(Failure(Reason.DNS, "db:dns", "no such host"))
+    assert "RDS endpoints resolve only inside their VPC" in hint and host in hint
+
+
+@pytest.mark.parametrize("host", ["db.internal", "orders.example.com", "10.0.0.5", "rds.amazonaws.com.evil.io"])
+def test_other_hosts_get_a_dns_hint_without_rds(host: str) -> None:
+    target = target_for(replace(SERVER, host=host), "chimera_app", password=SecretStr("pw-1234567"))
+    for code in ("db:dns", "mysql:2003:dns"):
+        hint = DatabaseProbe(target, TargetState(), timeout=2).hint(Failure(Reason.DNS, code, "no such host"))
+        assert "RDS" not in hint and host in hint and "private hosted zone" in hint

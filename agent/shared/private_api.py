@@ -273,7 +273,7 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         package="aiomysql",
         used_in="agent/probes/drivers/guard.py",
         why="overridden to refuse a greeting that is not HandshakeV10 (aiomysql fails on it later with a ValueError)",
-        guarded_by=(f"{_GUARD}::test_a_greeting_that_is_not_handshake_v10_is_a_protocol_error",),
+        guarded_by=(f"{_GUARD}::test_a_greeting_that_is_not_handshake_v10_is_not_a_mysql_server",),
     ),
     PrivateApi(
         name="aiomysql.connection.Connection._host",
@@ -327,6 +327,7 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
             " password to a key the server sent (no TLS) is not: a property there refuses instead"
         ),
         guarded_by=_MYSQL_GUARD,
+        on_instance=True,
     ),
     PrivateApi(
         name="asyncpg.connection.Connection._protocol",

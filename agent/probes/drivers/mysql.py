@@ -16,18 +16,21 @@ from agent.config.dsn import SslMode
 from agent.config.hosts import address
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
-from agent.probes.drivers.guard import MySqlGuard, too_large_failure
-from agent.probes.drivers.mysql_auth import ClearPasswordGuard
 from agent.probes.drivers.mysql_sha2 import Sha2Auth, held_back
 from agent.probes.drivers.wire import PATIENCE, greeting_or_wrong_server
 from agent.shared.answers import AnswerTooLarge
 from agent.shared.reasons import Failure, ProbeFailure, Reason
 from agent.shared.redact import one_line
 
-with held_back("cryptography"):  # imported when a login needs RSA (mysql_sha2.rsa_encrypt), not by PyMySQL now
+# PyMySQL imports cryptography when it is first imported: held back here, before anything imports PyMySQL (the
+# guards below do), so it is imported only when a login needs RSA (mysql_sha2.rsa_encrypt).
+with held_back("cryptography"):
     import aiomysql
     import pymysql
     from pymysql.constants import CLIENT
+
+from agent.probes.drivers.guard import MySqlGuard, too_large_failure
+from agent.probes.drivers.mysql_auth import ClearPasswordGuard
 
 APPLICATION_NAME = "ecs-health-agent"  # sent as program_name: shows in performance_schema connect attributes
 CLOSE_TIMEOUT = 1.0
@@ -333,7 +336,7 @@ HINTS: Mapping[str, str] = {
         "'{user}'; (the host part must match this task, e.g. '%')."
     ),
     "mysql:1698": (
-        "{host} turned {user} away without checking a password: none was sent (an empty password), or the account "
+        "{host} turned {user} away without checking a password; none was sent (an empty password), or the account "
         "authenticates with a plugin that takes none (unix_socket or auth_socket, as root has on Debian and "
         "Ubuntu: it logs in only through the local socket). Give the agent an account of its own that has a "
         "password (IDENTIFIED BY), or AWSAuthenticationPlugin for IAM."

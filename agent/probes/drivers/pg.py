@@ -275,7 +275,7 @@ HINTS: Mapping[str, str] = {
         "hostssl rule for them and the task's subnet (and SELECT pg_reload_conf();)."
     ),
     "pg:28000:pam": (
-        "{host} checks {user}'s login through PAM and rejected the password: on RDS, that means {user} is a "
+        "{host} checks {user}'s login through PAM and rejected the password; on RDS, that means {user} is a "
         "member of rds_iam, so RDS expects an IAM token instead of a password. Either log in with IAM "
         "(AGENT_DB_IAM_AUTH=true), or have the master user run REVOKE rds_iam FROM {user}; to log in with its "
         "password."

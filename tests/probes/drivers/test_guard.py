@@ -139,11 +139,12 @@ async def test_mysql_answers_are_counted_per_request_and_a_claim_past_the_cap_is
         conn.terminate()
 
 
-async def test_a_greeting_that_is_not_handshake_v10_is_a_protocol_error(front: HostilePeer) -> None:
+async def test_a_greeting_that_is_not_handshake_v10_is_not_a_mysql_server(front: HostilePeer) -> None:
+    """The guard reads it as `mysql:protocol`; what answers at the port is then looked at (drivers/wire.py)."""
     front.turn(BUILDERS[Peer.MYSQL_GREETING](Hostility.GARBAGE, CANARY))
     result = await run_probe(DatabaseProbe(through(front, Engine.MYSQL), TargetState(), timeout=TIMEOUT), TIMEOUT)
-    assert (result.reason, result.code) == (Reason.NETWORK, "mysql:protocol"), result.message
-    assert "protocol version 1, not 10" in result.message
+    assert (result.reason, result.code) == (Reason.CONFIG, "db:wrong_server"), result.message
+    assert "does not speak MySQL" in result.message
 
 
 def _ignore(_step: str) -> None:

@@ -201,7 +201,6 @@ OWN_HINTS: dict[str, str] = {
     "mysql:2006": "wait_timeout",
     "mysql:not_connected": "already closed",
     "mysql:protocol": "out of step with the MySQL protocol",
-    "mysql:password_encoding": "latin-1",
     "mysql:2003:tls_verify": "global-bundle.pem",
     "mysql:sha2:needs_tls": "has no RSA key pair",
     "mysql:sha2:no_rsa": "cryptography",

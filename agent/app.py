@@ -12,6 +12,7 @@ from agent.config.models import AgentConfig
 from agent.outputs.events import ChangeLog
 from agent.outputs.logs import setup_logging
 from agent.outputs.server import create_app, start_server
+from agent.runtime.drain import Drain
 from agent.runtime.plan import Mode, Plan, build_plan
 from agent.runtime.scheduler import Observer, Scheduler
 from agent.runtime.state import AgentState
@@ -25,12 +26,15 @@ async def serve(config: AgentConfig) -> int:
     """Run until SIGTERM/SIGINT, then drain: /ready says `draining` for the grace period, then exit 0."""
     setup_logging(config.log_level)
     stop = _install_signal_handlers()
+    drain = Drain()  # one deadline for every step below, after the grace (agent.runtime.drain)
     async with AsyncExitStack() as stack:
         aws = None
         if config.uses_aws:
             from agent.aws.clients import AwsClients
 
             aws = await stack.enter_async_context(AwsClients(timeout_seconds=config.timeout_seconds))
+            # Closed within the drain's deadline; the context's own exit then finds nothing left to close.
+            stack.push_async_callback(drain.step, "closing the AWS clients", aws.aclose)
         plan = build_plan(config, aws, Mode.SERVE)
         state = AgentState(config, [(p.probe.name, p.probe.target) for p in plan.probes])
         try:
@@ -38,11 +42,11 @@ async def serve(config: AgentConfig) -> int:
         except OSError as exc:
             log.error("cannot listen on %s:%s: %s", config.host, config.port, exc.strerror or exc)
             return EXIT_CANNOT_LISTEN
-        stack.push_async_callback(runner.cleanup)
+        stack.push_async_callback(drain.step, "stopping the HTTP server", runner.cleanup)
         changes = ChangeLog(state)
-        scheduler = Scheduler(plan, state, config, [changes.observe, *_emf_observers(config, state, stack)])
+        scheduler = Scheduler(plan, state, config, [changes.observe, *_emf_observers(config, state, stack, drain)])
         scheduler.start()
-        stack.push_async_callback(scheduler.stop)
+        stack.push_async_callback(scheduler.stop, drain)
         _log_started(config, plan)
         signame = await stop.get()
         state.start_draining()
@@ -53,7 +57,7 @@ async def serve(config: AgentConfig) -> int:
     return EXIT_OK
 
 
-def _emf_observers(config: AgentConfig, state: AgentState, stack: AsyncExitStack) -> list[Observer]:
+def _emf_observers(config: AgentConfig, state: AgentState, stack: AsyncExitStack, drain: Drain) -> list[Observer]:
     """The CloudWatch EMF writer, when enabled, hears of every probe result too."""
     if not config.cloudwatch_emf:
         return []
@@ -62,7 +66,7 @@ def _emf_observers(config: AgentConfig, state: AgentState, stack: AsyncExitStack
     emf = EmfPublisher(state, config)
     emf.start()
     # Registered before the scheduler's stop, so it runs after it: the last runs are written too.
-    stack.push_async_callback(emf.stop)
+    stack.push_async_callback(drain.step, "writing the last CloudWatch metrics", emf.stop)
     return [emf.observe]
 
 

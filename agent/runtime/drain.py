@@ -54,7 +54,8 @@ class Drain:
         if late:
             for task in late:
                 task.cancel()
-            log.warning("shutdown: %d of %d %s did not finish within %gs: aborted", len(late), len(tasks), what, self.seconds)
+            count = f"{len(late)} of {len(tasks)}"
+            log.warning("shutdown: %s %s did not finish within %gs: aborted", count, what, self.seconds)
             unwind = self.deadline + self.abort_seconds - loop.time()
             _, stuck = await asyncio.wait(late, timeout=max(0.0, unwind))
             if stuck:

@@ -3,6 +3,7 @@ says exactly what the policy (decide()) says, and the snapshot is put together o
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -93,14 +95,21 @@ def test_a_snapshot_reuses_the_views_of_probes_that_did_not_change() -> None:
     assert after.probes[7].consecutive_failures == 1
 
 
-def test_the_change_log_reads_no_snapshot() -> None:
-    """Per-result observers use the state's constant-time reads: no snapshot is built by them."""
+def test_the_change_log_reads_no_snapshot(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Per-result observers use the state's constant-time reads: none of them builds the snapshot, not even
+    for the status lines (ready -> not_ready -> ready)."""
     state, changes = _ready_state(20)
-    built = state.snapshot()
-    state.record(failed("db", "t3"))
-    changes.observe(failed("db", "t3"))
-    assert state._snapshot is None  # noqa: SLF001 - nothing rebuilt it since the result
-    assert state.snapshot() is not built
+
+    def no_snapshot() -> None:
+        raise AssertionError("an observer built the snapshot")
+
+    monkeypatch.setattr(state, "snapshot", no_snapshot)
+    with caplog.at_level(logging.INFO, logger="agent.state"):
+        for result in (failed("db", "t3"), failed("db", "t3"), passed("db", "t3")):
+            state.record(result)
+            changes.observe(result)
+    statuses = [r.getMessage() for r in caplog.records if r.getMessage().startswith("status")]
+    assert statuses == ["status ready -> not_ready", "status not_ready -> ready"]
 
 
 _RUNS = st.sampled_from([("ok", None, None), *[("fail", r, s) for r in Reason for s in (None, *Scope)]])

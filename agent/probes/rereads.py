@@ -7,8 +7,9 @@ streak ends when a login with the secret passes.
 
 A rotation in progress (the database takes AWSPENDING while AWSCURRENT is rejected) is followed a little closer,
 so that finishSecret is seen: the secret is read again once the time since the last read reaches a quarter of the
-rotation's age (each gap 4/3 of the one before: about 20 reads for a rotation stuck 10 minutes at the defaults, 40
-for a day), and once when the rotation passes AGENT_ROTATION_STUCK_SECONDS, so `stuck` is never said on an old read.
+rotation's age (each gap at least 4/3 of the one before: about 8 re-reads for a rotation stuck 10 minutes and 24 for
+one stuck a day at the defaults' login backoff; 21 and 39 with a login every second), and once when the rotation
+passes AGENT_ROTATION_STUCK_SECONDS, so `stuck` is never said on an old read.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from agent.config.inputs import DatabaseFile
 from agent.config.models import AgentConfig, StatusDetail
 from agent.outputs.metrics import StateCollector
 from agent.probes.pacing import DEFAULT_RELOGIN_SPREAD_SECONDS, spread_for
+from agent.runtime.readiness import decide
 from agent.sandbox.aws import CredentialsEndpoint
 from agent.sandbox.postgres import PostgresSandbox
 from agent.shared.private_api import PRIVATE_APIS
@@ -35,6 +36,9 @@ _USED_BY_NAME = (
     agent.__getattr__,  # module __getattr__: `agent.__version__` is read lazily (PEP 562)
     DEFAULT_RELOGIN_SPREAD_SECONDS,  # bench/storm.py models a fleet with these
     spread_for,
+    # The readiness policy as one pure function over every standing: the module's specification, which the agent's
+    # incremental tally (Standings) must agree with (tests/runtime/test_update_cost.py checks it on any sequence).
+    decide,
     # The sandbox's stand-ins serve the demo and the tests; these parts only the tests read or call.
     CredentialsEndpoint().requests,  # requests served, counted by the credentials tests
     PostgresSandbox.restart,  # the restart tests

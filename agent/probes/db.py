@@ -79,7 +79,8 @@ class DatabaseProbe:
         self.reauth_seconds = reauth_seconds
         self.refresh_secret = refresh_secret
         self.rotation = rotation  # reads AWSPENDING after a rejection that a re-read of the secret does not explain
-        self._rereads = SecretRereads(rotation)  # once per rejection streak (GetSecretValue is billed per call)
+        # GetSecretValue is billed per call: a rejection streak re-reads at doubling gaps, not at every login.
+        self._rereads = SecretRereads(rotation, quick=pacing.failure_threshold if pacing else 1)
         self.step = "not started"
         self._driver = load_driver(target.engine)
         errors = self._driver.ERRORS
@@ -336,8 +337,8 @@ class DatabaseProbe:
         rotation = await self._rotation_note(login, reread=False)
         rejected = self._driver.classify(exc) or Failure(Reason.AUTH, "db:auth", describe(exc))
         note = (
-            f"secret {self.config.secret_id} was read again after the first rejection and held this password; it is"
-            " read again every AGENT_SECRET_REFRESH_SECONDS (and after the next login that passes)"
+            f"secret {self.config.secret_id} was read again during these rejections and held this password; it is"
+            " read again at doubling gaps while they last, and every AGENT_SECRET_REFRESH_SECONDS"
         )
         return ProbeFailure(Reason.AUTH, rejected.code, f"{rejected.message}; {note}{rotation}")
 

@@ -16,6 +16,7 @@ from agent.outputs.dump import log_state_dump
 from agent.outputs.events import ChangeLog
 from agent.outputs.logs import setup_logging
 from agent.outputs.server import create_app, start_server
+from agent.runtime.drain import Drain
 from agent.runtime.heap import FreezeAfterFirstRound
 from agent.runtime.plan import Mode, Plan, build_plan
 from agent.runtime.scheduler import Observer, Scheduler
@@ -35,12 +36,15 @@ async def serve(config: AgentConfig) -> int:
     budget = descriptor_budget(len(config.targets))
     dumper = _Dumper()
     stop = _install_signal_handlers(dumper)
+    drain = Drain()  # one deadline for every step below, after the grace (agent.runtime.drain)
     async with AsyncExitStack() as stack:
         aws = None
         if config.uses_aws:
             from agent.aws.clients import AwsClients
 
             aws = await stack.enter_async_context(AwsClients(timeout_seconds=config.timeout_seconds))
+            # Closed within the drain's deadline; the context's own exit then finds nothing left to close.
+            stack.push_async_callback(drain.step, "closing the AWS clients", aws.aclose)
         plan = build_plan(config, aws, Mode.SERVE)
         state = AgentState(config, [(p.probe.name, p.probe.target) for p in plan.probes])
         try:
@@ -50,13 +54,13 @@ async def serve(config: AgentConfig) -> int:
         except OSError as exc:
             log.error("cannot listen on %s: %s", address(config.host, config.port), exc.strerror or exc)
             return EXIT_CANNOT_LISTEN
-        stack.push_async_callback(runner.cleanup)
+        stack.push_async_callback(drain.step, "stopping the HTTP server", runner.cleanup)
         changes = ChangeLog(state)
         heap = FreezeAfterFirstRound((p.probe.name, p.probe.target) for p in plan.probes)
-        observers = [changes.observe, heap.observe, *_emf_observers(config, state, stack)]
+        observers = [changes.observe, heap.observe, *_emf_observers(config, state, stack, drain)]
         scheduler = Scheduler(plan, state, config, observers)
         scheduler.start()
-        stack.push_async_callback(scheduler.stop)
+        stack.push_async_callback(scheduler.stop, drain)
         dumper.state, dumper.runner = state, runner
         _log_started(config, plan, budget)
         signame = await stop.get()
@@ -68,7 +72,7 @@ async def serve(config: AgentConfig) -> int:
     return EXIT_OK
 
 
-def _emf_observers(config: AgentConfig, state: AgentState, stack: AsyncExitStack) -> list[Observer]:
+def _emf_observers(config: AgentConfig, state: AgentState, stack: AsyncExitStack, drain: Drain) -> list[Observer]:
     """The CloudWatch EMF writer, when enabled, hears of every probe result too."""
     if not config.cloudwatch_emf:
         return []
@@ -77,7 +81,7 @@ def _emf_observers(config: AgentConfig, state: AgentState, stack: AsyncExitStack
     emf = EmfPublisher(state, config)
     emf.start()
     # Registered before the scheduler's stop, so it runs after it: the last runs are written too.
-    stack.push_async_callback(emf.stop)
+    stack.push_async_callback(drain.step, "writing the last CloudWatch metrics", emf.stop)
     return [emf.observe]
 
 

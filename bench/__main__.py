@@ -23,6 +23,7 @@ from bench.scale import scale_rows
 from bench.settings import Settings
 from bench.startup import cold_start_rows
 from bench.storm import storm_rows
+from bench.updates import update_rows
 from bench.world import World
 
 Phase = Callable[[World, Settings, Path], tuple[list[Row], list[str]]]
@@ -34,6 +35,7 @@ PHASES: dict[str, Phase] = {
     "detection": detection_rows,
     "cost": cost_rows,
     "scale": scale_rows,
+    "updates": update_rows,
     "storms": storm_rows,
 }
 RESULTS = REPO / "bench" / "RESULTS.md"

@@ -198,9 +198,9 @@ class EmfPublisher:
 
     def observe(self, result: ProbeResult) -> None:
         """Scheduler observer: buffer one run (no I/O); a complete window wakes the writer."""
-        snapshot = self._state.snapshot()
+        status = self._state.status()  # not the snapshot: this runs on every result
         # A draining task is leaving on purpose: a 0 would page on every deployment.
-        ready = None if snapshot.status is Status.DRAINING else snapshot.http_ok
+        ready = None if status is Status.DRAINING else status.http_ok
         if self._aggregator.observe(result, ready, time.time()):
             self._wake.set()
 

@@ -23,23 +23,23 @@ class ChangeLog:
     def __init__(self, state: AgentState) -> None:
         self._state = state
         self._previous: dict[tuple[str, str], ProbeResult] = {}
-        self._status = state.snapshot().status
+        self._status = state.status()
 
     def observe(self, result: ProbeResult) -> None:
         """Scheduler observer: called after the state took `result`; no I/O beyond the log handler."""
         key = (result.probe, result.target)
         previous = self._previous.get(key)
         self._previous[key] = result
-        snapshot = self._state.snapshot()
-        view = next(v for v in snapshot.probes if (v.probe, v.target) == key)
+        view = self._state.probe_view(result.probe, result.target)  # not the snapshot: this runs on every result
         _log_probe_change(previous, result, view.consecutive_failures)
         self.status_may_have_changed()
 
     def status_may_have_changed(self) -> None:
         """Log the overall status if it moved (after a result, or when the agent starts draining)."""
-        snapshot = self._state.snapshot()
-        _log_status_change(self._status, snapshot.status, snapshot.failing)
-        self._status = snapshot.status
+        status = self._state.status()
+        if status is not self._status:
+            _log_status_change(self._status, status, self._state.readiness().failing)
+        self._status = status
 
 
 def _log_probe_change(previous: ProbeResult | None, result: ProbeResult, consecutive_failures: int) -> None:

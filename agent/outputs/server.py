@@ -89,9 +89,9 @@ async def health(request: web.Request) -> web.Response:
 
 async def ready(request: web.Request) -> web.Response:
     """Readiness, per the readiness policy: 200 ready/degraded, 503 starting/not_ready/draining."""
-    snapshot = request.app[STATE_KEY].snapshot()
-    body = {"status": snapshot.status.value, "failing": [f.as_dict() for f in snapshot.failing]}
-    return _json(body, 200 if snapshot.http_ok else 503)
+    verdict = request.app[STATE_KEY].readiness()  # not the snapshot: /ready needs no per-probe views
+    body = {"status": verdict.status.value, "failing": [f.as_dict() for f in verdict.failing]}
+    return _json(body, 200 if verdict.http_ok else 503)
 
 
 async def status(request: web.Request) -> web.Response:

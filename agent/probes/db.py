@@ -28,6 +28,7 @@ from agent.probes.drivers.hints import COMMON_HINTS
 from agent.probes.drivers.tls import verification
 from agent.probes.drivers.wire import login_or_wrong_server
 from agent.probes.pacing import LoginGate, LoginPacing
+from agent.probes.rereads import SecretRereads
 from agent.probes.rotation import CODES as ROTATION_CODES
 from agent.probes.rotation import RotationWatch
 from agent.shared.counters import COUNTERS
@@ -81,6 +82,8 @@ class DatabaseProbe:
         self.reauth_seconds = reauth_seconds
         self.refresh_secret = refresh_secret
         self.rotation = rotation  # reads AWSPENDING after a rejection that a re-read of the secret does not explain
+        # GetSecretValue is billed per call: a rejection streak re-reads at doubling gaps, not at every login.
+        self._rereads = SecretRereads(rotation, quick=pacing.failure_threshold if pacing else 1)
         self.step = "not started"
         self._driver = load_driver(target.engine)
         errors = self._driver.ERRORS
@@ -317,6 +320,9 @@ class DatabaseProbe:
         except self._driver.ERRORS as exc:
             if self.refresh_secret is None or self._reason(exc) is not Reason.AUTH:
                 raise
+            if not self._rereads.allowed():
+                raise await self._rejected_again(exc, login) from None
+            self._rereads.taken()
             self.step = f"refetching secret {self.config.secret_id}"
             await self._bounded(self.refresh_secret())
             fresh = self._secret_login()
@@ -332,24 +338,40 @@ class DatabaseProbe:
                 raise ProbeFailure(Reason.AUTH, rejected.code, f"{rejected.message}; {note}") from None
             self._refetched = True
             conn, login = await self._open(fresh), fresh
+        self._rereads.streak_ended()
         if self.rotation is not None:
             self.rotation.clear()  # AWSCURRENT logs in: no rotation is holding the database
         return conn, login
 
-    async def _rotation_note(self, current: Login) -> str:
+    async def _rejected_again(self, exc: BaseException, login: Login) -> ProbeFailure:
+        """A rejection after this streak's re-read (agent.probes.rereads): no AWS call. A rotation in progress is
+        confirmed with the AWSPENDING password already read (raised); otherwise the rejection, saying so."""
+        rotation = await self._rotation_note(login, reread=False)
+        rejected = self._driver.classify(exc) or Failure(Reason.AUTH, "db:auth", describe(exc))
+        note = (
+            f"secret {self.config.secret_id} was read again during these rejections and held this password; it is"
+            " read again at doubling gaps while they last, and every AGENT_SECRET_REFRESH_SECONDS"
+        )
+        return ProbeFailure(Reason.AUTH, rejected.code, f"{rejected.message}; {note}{rotation}")
+
+    async def _rotation_note(self, current: Login, *, reread: bool = True) -> str:
         """AWSCURRENT was rejected and read again unchanged: does the AWSPENDING version log in?
 
         Raises the rotation failure (scope shared) if it does, after closing that connection at once; otherwise
-        returns what was found, for the rejection's message.
+        returns what was found, for the rejection's message. Without `reread`, only the AWSPENDING password of a
+        rotation already in progress is tried again (no AWS call).
         """
         watch = self.rotation
-        if watch is None:
+        if watch is None or not (reread or watch.since is not None):
             return ""
-        self.step = f"reading the AWSPENDING version of secret {watch.secret_id}"
-        try:
-            pending = await self._bounded(watch.fetch_pending())
-        except ProbeFailure as exc:
-            return f"; its AWSPENDING version could not be read ({exc.failure.message})"
+        if reread:
+            self.step = f"reading the AWSPENDING version of secret {watch.secret_id}"
+            try:
+                pending = await self._bounded(watch.fetch_pending())
+            except ProbeFailure as exc:
+                return f"; its AWSPENDING version could not be read ({exc.failure.message})"
+        else:
+            pending = watch.last
         if pending is None or _same(pending.password, current.password):
             watch.clear()
             return "; it has no AWSPENDING version with another password (no rotation in progress)"

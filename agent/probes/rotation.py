@@ -77,6 +77,11 @@ class RotationWatch:
         message = f"{seen}: a rotation is in progress (setSecret done, finishSecret not yet), for {age:.0f}s so far"
         return ProbeFailure(Reason.AUTH, IN_PROGRESS, message, scope=Scope.SHARED)
 
+    @property
+    def since(self) -> float | None:
+        """time.monotonic() of the first confirmation of the rotation in progress; None when none is."""
+        return self._since
+
     def clear(self) -> None:
         """No rotation in sight: the next confirmation starts the clock afresh."""
         self._since = self._version = None

@@ -54,6 +54,11 @@ class Status(StrEnum):
     NOT_READY = "not_ready"
     DRAINING = "draining"
 
+    @property
+    def http_ok(self) -> bool:
+        """Whether /ready answers 200 (ready, degraded) rather than 503."""
+        return self in _HTTP_OK
+
 
 _HTTP_OK = frozenset({Status.READY, Status.DEGRADED})
 
@@ -110,23 +115,98 @@ def still_failing(
 def decide(standings: Iterable[Standing], policy: ReadinessPolicy, draining: bool = False) -> Readiness:
     """Apply the readiness policy (see the module docstring) to every expected probe's standing."""
     standings = tuple(standings)
-    failing = tuple(Failing(s.probe, s.target, _reason(s), _scope(s).value) for s in standings if s.failing)
-    status = _status(standings, policy, draining)
+    tally = Tally()
+    for standing in standings:
+        tally.add(standing)
+    failing = tuple(failing_entry(s) for s in standings if s.failing)
+    status = tally.status(policy, draining)
     return Readiness(status, status in _HTTP_OK, failing)
 
 
-def _status(standings: tuple[Standing, ...], policy: ReadinessPolicy, draining: bool) -> Status:
-    if draining:
-        return Status.DRAINING
-    counted = [s for s in standings if s.failing]
-    decisive = [s for s in counted if s.critical and not _coming_up(s)]
-    if policy is ReadinessPolicy.STRICT and decisive:
-        return Status.NOT_READY
-    if any(_scope(s) is Scope.TASK for s in decisive):
-        return Status.NOT_READY
-    if not all(s.passed_once for s in standings if s.critical):
-        return Status.STARTING
-    return Status.DEGRADED if counted else Status.READY
+@dataclass(slots=True)
+class Tally:
+    """How many standings sit where the policy looks: all it needs to decide the status, kept by +-1 per change."""
+
+    counted: int = 0  # counted failing
+    decisive: int = 0  # counted failing, critical, and not a dependency still coming up
+    decisive_task: int = 0  # of those, scope `task`
+    waiting: int = 0  # critical and never passed
+
+    def add(self, standing: Standing, sign: int = 1) -> None:
+        """Count a standing in (sign 1) or out (sign -1)."""
+        if standing.failing:
+            self.counted += sign
+            if standing.critical and not _coming_up(standing):
+                self.decisive += sign
+                self.decisive_task += sign if _scope(standing) is Scope.TASK else 0
+        if standing.critical and not standing.passed_once:
+            self.waiting += sign
+
+    def status(self, policy: ReadinessPolicy, draining: bool) -> Status:
+        """The overall status (see the module docstring)."""
+        if draining:
+            return Status.DRAINING
+        if policy is ReadinessPolicy.STRICT and self.decisive:
+            return Status.NOT_READY
+        if self.decisive_task:
+            return Status.NOT_READY
+        if self.waiting:
+            return Status.STARTING
+        return Status.DEGRADED if self.counted else Status.READY
+
+
+class Standings:
+    """Every expected probe's standing and the policy's verdict, kept up to date one standing at a time.
+
+    put() costs the same whatever the number of probes (the tally moves by +-1); the `failing` list is sorted
+    (registration order, as decide() lists it) only when read after it changed.
+    """
+
+    def __init__(self) -> None:
+        self._standings: dict[tuple[str, str], Standing] = {}
+        self._order: dict[tuple[str, str], int] = {}
+        self._tally = Tally()
+        self._failing: dict[tuple[str, str], Failing] = {}
+        self._failing_list: tuple[Failing, ...] | None = ()
+
+    def put(self, standing: Standing) -> None:
+        """Register or replace the standing of (standing.probe, standing.target)."""
+        key = (standing.probe, standing.target)
+        old = self._standings.get(key)
+        if old is None:
+            self._order[key] = len(self._order)
+        else:
+            self._tally.add(old, -1)
+        self._standings[key] = standing
+        self._tally.add(standing)
+        entry = failing_entry(standing) if standing.failing else None
+        if self._failing.get(key) != entry:
+            self._failing_list = None
+            if entry is None:
+                del self._failing[key]
+            else:
+                self._failing[key] = entry
+
+    def status(self, policy: ReadinessPolicy, draining: bool) -> Status:
+        """The overall status, from the tally alone."""
+        return self._tally.status(policy, draining)
+
+    def failing(self) -> tuple[Failing, ...]:
+        """The counted failures, in registration order."""
+        if self._failing_list is None:
+            keys = sorted(self._failing, key=self._order.__getitem__)
+            self._failing_list = tuple(self._failing[key] for key in keys)
+        return self._failing_list
+
+    def verdict(self, policy: ReadinessPolicy, draining: bool) -> Readiness:
+        """What decide() says of the same standings."""
+        status = self.status(policy, draining)
+        return Readiness(status, status in _HTTP_OK, self.failing())
+
+
+def failing_entry(standing: Standing) -> Failing:
+    """The `failing` list's entry for a standing counted failing."""
+    return Failing(standing.probe, standing.target, _reason(standing), _scope(standing).value)
 
 
 def _coming_up(standing: Standing) -> bool:

@@ -8,6 +8,7 @@ from itertools import groupby
 
 from agent.probes.base import ProbeResult
 from agent.probes.runner import run_probe
+from agent.runtime.drain import Drain
 from agent.runtime.plan import SHARED_TARGET, Mode, Plan, PlannedProbe, blocker
 from agent.shared.reasons import NOT_RUN_CODE
 
@@ -70,9 +71,12 @@ def not_run(planned: PlannedProbe, failed: ProbeResult) -> ProbeResult:
     )
 
 
-async def close_probes(plan: Plan) -> None:
-    """Release what probes hold (kept database connections)."""
-    for planned in plan.probes:
-        close = getattr(planned.probe, "close", None)
-        if close is not None:
-            await close()
+async def close_probes(plan: Plan, drain: Drain | None = None) -> None:
+    """Release what probes hold (kept database connections), side by side, within the drain's deadline: a close
+    that gets no answer in time is aborted (its socket dropped)."""
+    closes = [
+        asyncio.create_task(close(), name=f"close {planned.key}")
+        for planned in plan.probes
+        if (close := getattr(planned.probe, "close", None)) is not None
+    ]
+    await (drain or Drain()).settle(closes, "kept connections")

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from agent.config.models import AgentConfig
 from agent.probes.base import ProbeResult
 from agent.probes.runner import run_probe
+from agent.runtime.drain import Drain
 from agent.runtime.plan import Mode, Plan, PlannedProbe, blocker, probe_key
 from agent.runtime.rounds import close_probes, not_run, run_round
 from agent.runtime.state import AgentState
@@ -60,13 +61,15 @@ class Scheduler:
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
         ]
 
-    async def stop(self) -> None:
-        """Cancel every loop, wait for them, and release kept connections."""
-        for task in self._tasks:
+    async def stop(self, drain: Drain | None = None) -> None:
+        """Cancel every loop, then release kept connections side by side, all within the drain's one deadline
+        (see agent.runtime.drain): a run or a close that outlasts it is aborted."""
+        drain = drain or Drain()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        await close_probes(self._plan)
+        await drain.settle(tasks, "probe loops")
+        await close_probes(self._plan, drain)
 
     async def _heartbeat(self) -> None:
         while self._loops_alive:

@@ -2,6 +2,9 @@
 
 Everything here runs on the event loop thread (the scheduler records, handlers read), so there is no locking.
 Handlers never wait on a probe: they read the last snapshot, rebuilt only after something changed.
+Recording a result costs the same whatever the number of targets: the readiness verdict is kept by a tally
+(agent.runtime.readiness.Standings), each record keeps its own view, and the snapshot, a tuple of those views, is
+put together only when read after a change (at most once per batch of results, never once per result).
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from agent.runtime.readiness import (
     Failing,
     Readiness,
     Standing,
+    Standings,
     Status,
-    decide,
     is_stalled,
     still_failing,
 )
@@ -117,6 +120,7 @@ class _Record:
     last_success: float | None = None
     failures: Counter[tuple[Reason, Scope]] = field(default_factory=Counter)
     durations: DurationHistogram = field(default_factory=DurationHistogram)
+    _view: ProbeView | None = None  # built on first read after a change
 
     def update(self, result: ProbeResult, failure_threshold: int, success_threshold: int) -> None:
         if result.ok:
@@ -141,6 +145,7 @@ class _Record:
             success_threshold,
         )
         self.last = result
+        self._view = None
 
     def standing(self) -> Standing:
         return Standing(
@@ -154,6 +159,11 @@ class _Record:
         )
 
     def view(self) -> ProbeView:
+        if self._view is None:
+            self._view = self._build_view()
+        return self._view
+
+    def _build_view(self) -> ProbeView:
         return ProbeView(
             probe=self.probe,
             target=self.target,
@@ -190,18 +200,18 @@ class AgentState:
         self._draining = False
         self._last_heartbeat = time.monotonic()  # the scheduler's first tick counts from construction
         self._snapshot: Snapshot | None = None
-        self._readiness = Readiness(Status.STARTING, False, ())
+        self._standings = Standings()
         for probe, target in expected:
             self._record_for(probe, target)
-        self._changed()  # with nothing expected there is nothing to wait for
 
     def record(self, result: ProbeResult) -> None:
         """Take one probe run's result (an unexpected pair is registered on the fly)."""
         record = self._record_for(result.probe, result.target)
         record.update(result, self._config.failure_threshold, self._config.success_threshold)
+        self._standings.put(record.standing())
         if result.ok and result.probe == CREDENTIALS_PROBE:
             self._aws = identity_from(result.details)
-        self._changed()
+        self._snapshot = None
 
     def heartbeat(self) -> None:
         """Called by the scheduler on every loop tick: proves to /health that probing is not stuck."""
@@ -211,16 +221,28 @@ class AgentState:
         """Shutting down: /ready answers 503 `draining` from now on."""
         if not self._draining:
             self._draining = True
-            self._changed()
+            self._snapshot = None
 
     def stalled(self) -> bool:
         """Whether the scheduler missed its heartbeats for too long (the /health rule)."""
         return is_stalled(self._last_heartbeat, time.monotonic(), self._config.interval_seconds, self._stall_floor)
 
+    def status(self) -> Status:
+        """The overall status now, in constant time (for observers, which hear of every result)."""
+        return self._standings.status(self._config.readiness_policy, self._draining)
+
+    def readiness(self) -> Readiness:
+        """The policy's verdict now: the status and the failing list (/ready reads only this)."""
+        return self._standings.verdict(self._config.readiness_policy, self._draining)
+
+    def probe_view(self, probe: str, target: str) -> ProbeView:
+        """One (probe, target) as of now, without building the whole snapshot; KeyError if never registered."""
+        return self._records[(probe, target)].view()
+
     def snapshot(self) -> Snapshot:
-        """The current state, immutable; rebuilt only when a result, expectation or drain changed it."""
+        """The current state, immutable; rebuilt only when read after a result, expectation or drain changed it."""
         if self._snapshot is None:
-            readiness = self._readiness
+            readiness = self.readiness()
             self._snapshot = Snapshot(
                 status=readiness.status,
                 http_ok=readiness.http_ok,
@@ -232,17 +254,13 @@ class AgentState:
         return self._snapshot
 
     def _record_for(self, probe: str, target: str) -> _Record:
-        # Registering alone does not re-run the policy: record() must not log a transient `starting`.
         key = (probe, target)
-        if key not in self._records:
-            self._records[key] = _Record(probe, target, critical=target not in self._optional)
-        return self._records[key]
-
-    def _changed(self) -> None:
-        self._snapshot = None
-        standings = (record.standing() for record in self._records.values())
-        readiness = decide(standings, self._config.readiness_policy, self._draining)
-        self._readiness = readiness
+        record = self._records.get(key)
+        if record is None:
+            record = self._records[key] = _Record(probe, target, critical=target not in self._optional)
+            self._standings.put(record.standing())
+            self._snapshot = None
+        return record
 
 
 def optional_targets(config: AgentConfig) -> frozenset[str]:

@@ -86,9 +86,12 @@ class FaultProxy:
         self._writers.clear()
 
     async def _shutdown(self) -> None:
-        await self._stop_listening()
+        # Cut and release first: the server's wait_closed() waits for its handlers, and a hung one waits on _released
+        # (no longer `hang`, or a frozen pipe would spin on the released event).
+        self.fault = Fault.PASS
         self._cut_all()
         self._released.set()
+        await self._stop_listening()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted.append(time.monotonic())

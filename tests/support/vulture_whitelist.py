@@ -17,6 +17,7 @@ from agent.config.models import AgentConfig, StatusDetail
 from agent.outputs.metrics import StateCollector
 from agent.probes.drivers.mysql_sha2 import Sha2Auth
 from agent.probes.pacing import DEFAULT_RELOGIN_SPREAD_SECONDS, spread_for
+from agent.runtime.readiness import decide
 from agent.sandbox.aws import CredentialsEndpoint
 from agent.sandbox.postgres import PostgresSandbox
 from agent.shared.private_api import PRIVATE_APIS
@@ -39,6 +40,9 @@ _USED_BY_NAME = (
     spread_for,
     Sha2Auth.caching_sha2_password_auth,  # aiomysql calls these by name; the agent's connection class overrides
     Sha2Auth.sha256_password_auth,  # them (agent/probes/drivers/mysql_sha2.py)
+    # The readiness policy as one pure function over every standing: the module's specification, which the agent's
+    # incremental tally (Standings) must agree with (tests/runtime/test_update_cost.py checks it on any sequence).
+    decide,
     # The sandbox's stand-ins serve the demo and the tests; these parts only the tests read or call.
     CredentialsEndpoint().requests,  # requests served, counted by the credentials tests
     PostgresSandbox.restart,  # the restart tests

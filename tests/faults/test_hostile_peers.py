@@ -57,15 +57,16 @@ def _aws(service: str, timeout_code: str) -> dict[Hostility, Outcome]:
 
 # How each row must fail. A gigantic or endless answer: `server`, `<probe>:answer_too_large` (the cap), except in a
 # TLS handshake, which OpenSSL itself refuses (`tls`). A slow one: the probe's own timeout. Garbage: what the
-# driver can tell (asyncpg: the server closed mid-answer; aiomysql: not a MySQL greeting, or the ERR packet's
-# own errno, its garbage text redacted and cut; HTTP: not HTTP, so closed before a valid response).
+# driver can tell (a start-up that is not PostgreSQL's, cut by the guard: pg:protocol; an error message that is
+# not: the server closed mid-answer; a greeting that is not MySQL's: what answers is looked at, db:wrong_server;
+# the ERR packet's own errno, its garbage text redacted and cut; HTTP: not HTTP, so closed before a valid response).
 EXPECTED: Mapping[tuple[Peer, Hostility], Outcome] = {
     (peer, hostility): outcome
     for peer, outcomes in {
-        Peer.PG_GREETING: _db(Outcome("network", ("pg:08003",))),
+        Peer.PG_GREETING: _db(Outcome("server", ("pg:protocol",))),
         Peer.PG_ERROR: _db(Outcome("network", ("pg:08003",))),
         Peer.PG_TLS: _db(Outcome("tls", ("db:tls",)), tls=True),
-        Peer.MYSQL_GREETING: _db(Outcome("network", ("mysql:protocol",))),
+        Peer.MYSQL_GREETING: _db(Outcome("config", ("db:wrong_server",))),
         Peer.MYSQL_ERROR: _db(Outcome("auth", ("mysql:1045",))),
         Peer.MYSQL_TLS: _db(Outcome("tls", ("mysql:2003:tls",)), tls=True),
         Peer.CREDENTIALS: _aws("credentials", "credentials:timeout"),

@@ -23,6 +23,7 @@ from agent.shared.reasons import Failure, ProbeFailure, Reason
 T = TypeVar("T")
 PATIENCE = 1.0  # seconds a MySQL greeting may take before what answers is looked at (a server greets at once)
 WINDOW = 0.5  # seconds to wait for a greeting, then for the reply to the SSLRequest
+_ENOUGH = 6  # bytes that tell a speaker: a MySQL packet header and its first byte, an "HTTP/", a TLS record header
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)  # PostgreSQL's SSLRequest: length 8, code 1234.5679
 CODE = "db:wrong_server"
 _NAMES = {Engine.POSTGRESQL: "PostgreSQL", Engine.MYSQL: "MySQL"}
@@ -75,7 +76,10 @@ def recognise(data: bytes, *, after_ssl_request: bool) -> Answer:
 
 
 def _mysql_greeting(data: bytes) -> Answer | None:
-    """A MySQL Initial Handshake packet (protocol 10) or an ERR packet (0xFF) sent instead of one."""
+    """A MySQL Initial Handshake packet (protocol 10) or an ERR packet (0xFF) sent instead of one; a greeting's
+    start is enough (a slow server trickles it: it is still MySQL)."""
+    if len(data) >= 5 and data[3] == 0 and data[4] == 0x0A and b"\x00" not in data[5:]:
+        return Answer(Speaker.MYSQL, data[5:].decode("ascii", "replace"))  # the version, as far as it came
     if len(data) < 6 or data[3] != 0:  # 3-byte length, sequence id 0
         return None
     length = int.from_bytes(data[:3], "little")
@@ -97,7 +101,7 @@ async def identify(host: str, port: int, *, window: float = WINDOW) -> Answer:
     except (OSError, TimeoutError):
         return Answer(Speaker.CLOSED)
     try:
-        data = await _read(reader, window)
+        data = await _read(reader, window, _ENOUGH)  # unasked: a MySQL greeting, trickled or not
         if data is None:
             writer.write(SSL_REQUEST)
             data = await _read(reader, window)
@@ -111,12 +115,21 @@ async def identify(host: str, port: int, *, window: float = WINDOW) -> Answer:
         writer.transport.abort()  # a reset, not a goodbye: nothing more is said to the server
 
 
-async def _read(reader: asyncio.StreamReader, window: float) -> bytes | None:
-    """The first bytes within `window`; b'' at EOF; None if nothing came."""
-    try:
-        return await asyncio.wait_for(reader.read(512), window)
-    except TimeoutError:
-        return None
+async def _read(reader: asyncio.StreamReader, window: float, enough: int = 1) -> bytes | None:
+    """The first bytes within `window`, up to 512: read until `enough` came (a server may trickle a greeting) or the
+    window ends; b'' at EOF; None if nothing came."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + window
+    data = b""
+    while len(data) < enough:
+        try:
+            more = await asyncio.wait_for(reader.read(512 - len(data)), max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            break
+        if not more:
+            return data
+        data += more
+    return data or None
 
 
 def wrong_server(engine: Engine, host: str, port: int, answer: Answer) -> ProbeFailure | None:

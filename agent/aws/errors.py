@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent.aws.provider_errors import chain, retrieval_failure, setup_failure
+from agent.aws.provider_errors import retrieval_failure, setup_failure
 from agent.shared.answers import CODE_SUFFIX, find_too_large
-from agent.shared.reasons import Failure, Reason, describe
+from agent.shared.reasons import Failure, Reason, chain, describe
 
 # Every AWS API call the agent makes or causes (botocore's chain calls STS for EKS web identity and for role
 # profiles): operation -> (botocore service name, code prefix). tests/aws/test_error_models.py walks botocore's

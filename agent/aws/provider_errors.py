@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent.aws.container import EndpointAnswer
 from agent.config.aws_env import WEB_IDENTITY_TOKEN_FILE
-from agent.shared.reasons import Failure, Reason, describe
+from agent.shared.reasons import Failure, Reason, chain, describe
 
 Classify = Callable[[BaseException, str], "Failure | None"]
 
@@ -151,13 +151,3 @@ def _botocore_setup_failure(exc: BaseException) -> Failure | None:
         message = f"the instance metadata service gave no IMDSv2 token and IMDSv1 is disabled ({text})"
         return Failure(Reason.CONFIG, "imds:no_token", message)
     return None
-
-
-def chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and its causes, outermost first (each exception once)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__

@@ -10,7 +10,7 @@ raises AnswerTooLarge, which the tables report as `server`, `<probe>:answer_too_
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from agent.shared.reasons import chain
 
 # The largest HTTP body the agent gets is a Secrets Manager secret (at most 64 KiB, JSON-escaped or base64 in the
 # answer); a credentials document or GetCallerIdentity is under 2 KiB: 1 MiB leaves a wide margin.
@@ -40,13 +40,4 @@ def find_too_large(exc: BaseException) -> AnswerTooLarge | None:
     A driver reports the dropped connection in its own words (asyncpg: ConnectionDoesNotExistError) with ours as
     the cause.
     """
-    return next((e for e in _chain(exc) if isinstance(e, AnswerTooLarge)), None)
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
+    return next((e for e in chain(exc) if isinstance(e, AnswerTooLarge)), None)

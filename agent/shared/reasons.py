@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -78,3 +78,13 @@ def describe(exc: BaseException) -> str:
     text = one_line(str(exc))
     name = type(exc).__name__
     return f"{name}: {text}" if text else name
+
+
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and its causes (`__cause__`, else `__context__`), outermost first, each exception once."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__

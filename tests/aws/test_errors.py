@@ -12,8 +12,7 @@ from botocore import exceptions as bx
 
 from agent.aws.errors import AUTH_CODES, THROTTLING_CODES, classify, error_code
 from agent.aws.hints import common_hint
-from agent.aws.provider_errors import chain
-from agent.shared.reasons import Failure, Reason, Scope, default_scope
+from agent.shared.reasons import Failure, Reason, Scope, chain, default_scope
 
 URL = "http://127.0.0.1:9/v2/credentials/task"
 

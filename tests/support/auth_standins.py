@@ -20,6 +20,8 @@ from pathlib import Path
 
 from pymysql.constants import CLIENT
 
+from tests.support.protocol_front import MYSQL_CAPABILITIES
+
 SSL_REQUEST = 80877103
 GSSENC_REQUEST = 80877104
 READ_SECONDS = 2.0  # how long a stand-in waits for what the client sends after its request
@@ -166,17 +168,7 @@ async def _openssl(*args: str, stdin: bytes | None = None) -> bytes:
     return out
 
 
-_CAPABILITIES = (
-    CLIENT.LONG_PASSWORD
-    | CLIENT.LONG_FLAG
-    | CLIENT.CONNECT_WITH_DB
-    | CLIENT.PROTOCOL_41
-    | CLIENT.TRANSACTIONS
-    | CLIENT.SECURE_CONNECTION
-    | CLIENT.MULTI_RESULTS
-    | CLIENT.PLUGIN_AUTH
-    | CLIENT.PLUGIN_AUTH_LENENC_CLIENT_DATA
-)  # no CLIENT.SSL: this server refuses TLS
+_CAPABILITIES = MYSQL_CAPABILITIES & ~CLIENT.CONNECT_ATTRS  # no CLIENT.SSL: this server refuses TLS
 
 
 class MySqlStandIn(_Server):

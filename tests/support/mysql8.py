@@ -30,21 +30,11 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from pymysql.constants import CLIENT
 
+from tests.support.protocol_front import MYSQL_CAPABILITIES
+
 CACHING_SHA2 = "caching_sha2_password"
 SHA256 = "sha256_password"
 NATIVE = "mysql_native_password"
-_CAPABILITIES = (
-    CLIENT.LONG_PASSWORD
-    | CLIENT.LONG_FLAG
-    | CLIENT.CONNECT_WITH_DB
-    | CLIENT.PROTOCOL_41
-    | CLIENT.TRANSACTIONS
-    | CLIENT.SECURE_CONNECTION
-    | CLIENT.MULTI_RESULTS
-    | CLIENT.PLUGIN_AUTH
-    | CLIENT.PLUGIN_AUTH_LENENC_CLIENT_DATA
-    | CLIENT.CONNECT_ATTRS
-)
 _FAST_OK, _FULL = b"\x01\x03", b"\x01\x04"
 _OAEP = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
 
@@ -276,7 +266,7 @@ async def _commands(conn: _Wire, user: str) -> None:
 
 
 def _greeting(nonce: bytes, plugin: str, tls: bool) -> bytes:
-    capabilities = _CAPABILITIES | (CLIENT.SSL if tls else 0)
+    capabilities = MYSQL_CAPABILITIES | (CLIENT.SSL if tls else 0)
     return (
         b"\x0a8.0.36-eha-stand-in\0"
         + struct.pack("<I", 7)

@@ -20,7 +20,7 @@ Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 # PostgreSQL frontend/backend protocol, "Message Formats": the request codes that come without a message type.
 SSL_REQUEST = 80877103
 GSSENC_REQUEST = 80877104
-_MYSQL_CAPABILITIES = (
+MYSQL_CAPABILITIES = (  # what a MySQL 8 / MariaDB server offers, without TLS (the stand-ins share it)
     CLIENT.LONG_PASSWORD
     | CLIENT.LONG_FLAG
     | CLIENT.CONNECT_WITH_DB
@@ -139,10 +139,10 @@ def _greeting() -> bytes:
         + struct.pack("<I", 1)
         + salt[:8]
         + b"\0"
-        + struct.pack("<H", _MYSQL_CAPABILITIES & 0xFFFF)
+        + struct.pack("<H", MYSQL_CAPABILITIES & 0xFFFF)
         + bytes([33])  # utf8_general_ci
         + struct.pack("<H", 2)  # SERVER_STATUS_AUTOCOMMIT
-        + struct.pack("<H", _MYSQL_CAPABILITIES >> 16)
+        + struct.pack("<H", MYSQL_CAPABILITIES >> 16)
         + bytes([len(salt) + 1])
         + b"\0" * 10
         + salt[8:]

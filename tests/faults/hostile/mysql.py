@@ -12,20 +12,9 @@ from pymysql.constants import CLIENT
 from tests.faults.hostile.tls import hostile_handshake
 from tests.faults.hostile.wire import Hostility, close, filler, garbage, trickle
 from tests.support.hostile_peer import Answer, Sent
+from tests.support.protocol_front import MYSQL_CAPABILITIES
 
 MAX_PAYLOAD = 0xFFFFFF  # a payload of exactly this length announces that another packet continues it
-CAPABILITIES = (
-    CLIENT.LONG_PASSWORD
-    | CLIENT.LONG_FLAG
-    | CLIENT.CONNECT_WITH_DB
-    | CLIENT.PROTOCOL_41
-    | CLIENT.TRANSACTIONS
-    | CLIENT.SECURE_CONNECTION
-    | CLIENT.MULTI_RESULTS
-    | CLIENT.PLUGIN_AUTH
-    | CLIENT.PLUGIN_AUTH_LENENC_CLIENT_DATA
-    | CLIENT.CONNECT_ATTRS
-)
 
 
 def packet(sequence: int, payload: bytes) -> bytes:
@@ -38,7 +27,7 @@ def header(sequence: int, length: int) -> bytes:
 
 def handshake_v10(tls: bool = False) -> bytes:
     """A plausible greeting; `tls` offers CLIENT_SSL."""
-    capabilities = CAPABILITIES | (CLIENT.SSL if tls else 0)
+    capabilities = MYSQL_CAPABILITIES | (CLIENT.SSL if tls else 0)
     salt = bytes(33 + b % 90 for b in os.urandom(20))  # printable, never NUL
     return (
         b"\x0a8.0.36-hostile-stand-in\0"

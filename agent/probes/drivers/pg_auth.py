@@ -4,11 +4,11 @@ without TLS, note whether the server asked for a password at all, and cut a stre
 asyncpg answers the server's authentication requests inside its protocol (coreproto.pyx): on
 AuthenticationCleartextPassword it writes the password as it is, in the same call that parsed the request, whatever
 the connection. There is no option to refuse, and the password cannot be wrapped (SCRAM insists on an exact `str`).
-So the guard sits in front of the parser: a subclass of asyncpg's Protocol reads the server's messages up to
-ReadyForQuery on a plaintext connection, and when one is AuthenticationCleartextPassword it drops the connection
-before asyncpg sees the request. The subclass is installed where asyncpg looks its protocol class up
-(`asyncpg.protocol.Protocol`, read by connect_utils at each connect): private API, listed in
-agent/shared/private_api.py with the tests that guard it.
+So the guard sits in front of the parser: a subclass of asyncpg's Protocol reads the server's message headers until
+authentication is over (AuthenticationOk, or an error), and when one is AuthenticationCleartextPassword on a
+plaintext connection it drops the connection before asyncpg sees the request. The subclass is installed where
+asyncpg looks its protocol class up (`asyncpg.protocol.Protocol`, read by connect_utils at each connect): private
+API, listed in agent/shared/private_api.py with the tests that guard it.
 
 MD5 (AuthenticationMD5Password) is answered: it sends md5(md5(password + user) + salt), not the password. A server
 in the middle that picks the salt can try to guess a weak password offline from it, as against any MD5 login, but
@@ -44,8 +44,8 @@ READY_FOR_QUERY = ord("Z")
 ERROR_RESPONSE = ord("E")
 AUTHENTICATION_OK = 0
 CLEARTEXT_PASSWORD = 3  # AuthenticationCleartextPassword
-# What a server may send until ReadyForQuery: Authentication*, ErrorResponse, NoticeResponse,
-# NegotiateProtocolVersion, ParameterStatus, BackendKeyData, ReadyForQuery. Anything else is not PostgreSQL talking.
+# What a server may send at start-up: Authentication*, ErrorResponse, NoticeResponse, NegotiateProtocolVersion,
+# ParameterStatus, BackendKeyData, ReadyForQuery. Anything else is not PostgreSQL talking.
 _STARTUP_TYPES = frozenset(b"RENvSKZ")
 _HEADER = 5  # the message type and its Int32 length (which counts itself, not the type)
 _AUTH_HEADER = 9  # ... and the request code of an Authentication message
@@ -54,8 +54,8 @@ _ASYNCPG_PROTOCOL: Any = asyncpg.protocol.protocol.Protocol
 
 
 class AuthRequests:
-    """Frames the server's messages until ReadyForQuery (or an ErrorResponse), finds AuthenticationCleartextPassword
-    among them, and notes whether any authentication request came before AuthenticationOk.
+    """Frames the server's messages until AuthenticationOk (or an ErrorResponse, or ReadyForQuery), finds
+    AuthenticationCleartextPassword among them, and notes whether any authentication request came before it.
 
     Keeps at most one header (9 bytes), whatever the server sends: bodies are counted, never buffered.
     """
@@ -63,7 +63,7 @@ class AuthRequests:
     def __init__(self) -> None:
         self._head = bytearray()
         self._skip = 0  # body bytes of the current message still to come
-        self.done = False  # ReadyForQuery passed: authentication is over
+        self.done = False  # authentication is over (AuthenticationOk, an ErrorResponse, ReadyForQuery)
         self.malformed = False
         self.asked = False  # an authentication request came (a password, SASL, GSS, ...)
         self.authenticated = False  # AuthenticationOk came
@@ -98,7 +98,9 @@ class AuthRequests:
                 return True
             self.authenticated |= request == AUTHENTICATION_OK
             self.asked |= request != AUTHENTICATION_OK and not self.authenticated
-        self.done = kind in (READY_FOR_QUERY, ERROR_RESPONSE)
+        # Authentication is over at AuthenticationOk (nothing after it can ask for a password) or an error: the scan
+        # stops there, so a server that then sends message after message costs asyncpg's parsing only.
+        self.done = self.authenticated or kind in (READY_FOR_QUERY, ERROR_RESPONSE)
         self._skip = length - (len(self._head) - 1)
         self._head.clear()
         return False

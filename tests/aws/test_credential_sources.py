@@ -17,11 +17,10 @@ from aiohttp import web
 from agent.aws.clients import AwsClients
 from agent.probes.credentials import CredentialsProbe
 from agent.probes.runner import run_probe
-from agent.sandbox.aws import app_runner, loopback_socket
 from agent.shared.reasons import Reason
 from agent.shared.redact import MASK
 from tests.support.agent_process import serving
-from tests.support.aws import PROBE_TIMEOUT, REGION, AwsEnv, Moto
+from tests.support.aws import PROBE_TIMEOUT, REGION, AwsEnv, LoopbackHttp, Moto
 from tests.support.databases import PgAdmin, Server, random_password
 from tests.support.secrets import remember
 from tests.support.serve import pg_env
@@ -29,27 +28,13 @@ from tests.support.serve import pg_env
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class Endpoint:
+class Endpoint(LoopbackHttp):
     """One loopback HTTP server answering every request with `handler`; counts what it was asked."""
 
     def __init__(self, handler: Handler) -> None:
+        super().__init__()
         self.handler = handler
         self.requests: list[str] = []
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> str:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = await app_runner(app)
-        sock = loopback_socket()
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        await web.SockSite(self._runner, sock).start()
-        return self.url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(f"{request.method} {request.path}")

@@ -150,13 +150,10 @@ async def credentials_endpoint(moto: Moto) -> AsyncIterator[CredentialsEndpoint]
         await endpoint.stop()
 
 
-class AwsErrorStub:
-    """Answers every AWS request with one error moto cannot produce (ExpiredToken, throttling, KMS), as XML
-    for query-protocol services (STS, RDS) and as JSON for JSON ones (Secrets Manager)."""
+class LoopbackHttp:
+    """An aiohttp server on a free loopback port answering every method and path with `_handle`."""
 
-    def __init__(self, code: str, status: int = 400, message: str = "stubbed error") -> None:
-        self.code, self.status, self.message = code, status, message
-        self.requests: list[str] = []  # the operation of each request, in order
+    def __init__(self) -> None:
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -175,6 +172,19 @@ class AwsErrorStub:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+
+class AwsErrorStub(LoopbackHttp):
+    """Answers every AWS request with one error moto cannot produce (ExpiredToken, throttling, KMS), as XML
+    for query-protocol services (STS, RDS) and as JSON for JSON ones (Secrets Manager)."""
+
+    def __init__(self, code: str, status: int = 400, message: str = "stubbed error") -> None:
+        self.code, self.status, self.message = code, status, message
+        self.requests: list[str] = []  # the operation of each request, in order
+        super().__init__()
 
     async def _handle(self, request: web.Request) -> web.Response:
         target = request.headers.get("X-Amz-Target")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
@@ -36,6 +37,7 @@ class StateCollector:
         """Every agent metric, from the snapshot as it is right now."""
         snapshot = self._state.snapshot()
         yield from _probe_metrics(snapshot.probes)
+        yield from _db_fact_metrics(snapshot.probes)
         yield from _status_metrics(snapshot)
         yield from _cost_metrics(self._counters)
         info = GaugeMetricFamily(f"{PREFIX}build_info", "Agent version; always 1.", labels=["version"])
@@ -93,6 +95,37 @@ def _probe_metrics(probes: Iterable[ProbeView]) -> Iterator[Metric]:
             last_success.add_metric(labels, view.last_success)
         consecutive.add_metric(labels, view.consecutive_failures)
     yield from (success, duration, failures, last_success, consecutive)
+
+
+def _db_fact_metrics(probes: Iterable[ProbeView]) -> Iterator[Metric]:
+    """What database logins read (agent.probes.db_facts): one series per target that has the fact."""
+    gauges = {name: GaugeMetricFamily(f"{PREFIX}{name}", text, labels=["target"]) for name, text in _DB_FACTS.items()}
+    for view in probes:
+        facts = view.facts
+        values = {
+            "db_read_only": None if facts.read_only is None else float(facts.read_only),
+            "db_certificate_expiry_timestamp_seconds": _timestamp(facts.certificate_not_after),
+            "db_password_expiry_timestamp_seconds": _timestamp(facts.password_expires_at),
+            "db_connections": facts.connections,
+            "db_max_connections": facts.max_connections,
+        }
+        for name, value in values.items():
+            if value is not None:
+                gauges[name].add_metric([view.target], value)
+    yield from gauges.values()
+
+
+_DB_FACTS = {
+    "db_read_only": "1 if the server the login reached is read-only (a standby or read_only=ON), else 0.",
+    "db_certificate_expiry_timestamp_seconds": "Unix time at which the database server's TLS certificate expires.",
+    "db_password_expiry_timestamp_seconds": "Unix time at which the login's database password expires.",
+    "db_connections": "Sessions open on the database server, read at the last fresh login.",
+    "db_max_connections": "Sessions a login like the agent's may open (max_connections less the reserved slots).",
+}
+
+
+def _timestamp(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
 
 
 def _cumulative(counts: tuple[int, ...]) -> list[tuple[str, float]]:

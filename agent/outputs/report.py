@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 
 from agent.probes.base import ProbeResult
+from agent.probes.db_facts import DbFacts
 from agent.shared.reasons import NOT_RUN_CODE
 
 _WHAT = {
@@ -24,7 +26,7 @@ _UNVERIFIED = (
 
 def as_json(results: Sequence[ProbeResult]) -> str:
     """`{"ok": bool, "probes": [...]}`, one document."""
-    probes = [r.as_dict() | _tls(r) for r in results]
+    probes = [r.as_dict() | _tls(r) | _database(r) for r in results]
     return json.dumps({"ok": all(r.ok for r in results), "probes": probes}, indent=2)
 
 
@@ -33,6 +35,18 @@ def _tls(result: ProbeResult) -> dict[str, object]:
     if not result.ok or "tls_verified" not in result.details:
         return {}
     return {"tls": {"version": result.details.get("tls"), "verified": result.details["tls_verified"]}}
+
+
+def _database(result: ProbeResult) -> dict[str, object]:
+    """What the database login read, and the warnings (as /status gives them)."""
+    facts = DbFacts.from_details(result.details)
+    if facts.empty:
+        return {}
+    return {"database": facts.as_dict() | {"warnings": facts.warnings(time.time())}}
+
+
+def _warnings(result: ProbeResult) -> list[str]:
+    return [f"        warning: {text}" for text in DbFacts.from_details(result.details).warnings(time.time())]
 
 
 def as_checklist(results: Sequence[ProbeResult]) -> str:
@@ -62,6 +76,7 @@ def _lines(result: ProbeResult) -> list[str]:
         facts = ", ".join(f"{k}={v}" for k, v in result.details.items())
         lines = [f"  PASS  {label:<22} {what} ({timing})"] + ([f"        {facts}"] if facts else [])
         lines += [f"        note: {result.message}"] if result.message else []  # e.g. an unchecked password
+        lines += _warnings(result)
         return lines + ([_UNVERIFIED] if result.details.get("tls_verified") == "no" else [])
     if result.code == NOT_RUN_CODE:
         return [f"  SKIP  {label:<22} {what}: {result.message}"]
@@ -73,4 +88,4 @@ def _lines(result: ProbeResult) -> list[str]:
         hint_lines = result.hint.splitlines()
         lines.append(f"        next: {hint_lines[0]}")
         lines.extend(f"              {line}" for line in hint_lines[1:])
-    return lines
+    return lines + _warnings(result)

@@ -149,6 +149,8 @@ def _probe_entry(view: ProbeView, full: bool) -> dict[str, object]:
         entry["login_backoff_seconds"] = float(last.details["login_backoff_seconds"])
     if last is not None and last.ok and "tls_verified" in last.details:  # encrypted: was the server checked?
         entry["tls"] = {"version": last.details.get("tls"), "verified": last.details["tls_verified"]}
+    if not view.facts.empty:  # what the database login read, and what to act on before it breaks
+        entry["database"] = view.facts.as_dict() | {"warnings": view.facts.warnings(time.time())}
     if full:
         entry["message"] = last.message if last else ""
         entry["hint"] = last.hint if last else ""

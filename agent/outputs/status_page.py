@@ -47,7 +47,8 @@ tr.fail td{background:#ffebe9}tr.pending td{background:#f6f8fa}
 time,.muted{color:#57606a;font-size:12px}code{font-size:13px}.ago{font-size:13px}
 section{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:10px 16px;margin-top:16px}
 h2{font-size:17px;margin:4px 0 8px}dl{display:grid;grid-template-columns:190px 1fr;margin:0;gap:4px}
-dt{font-weight:bold}dd{margin:0;overflow-wrap:anywhere}footer{margin-top:14px;color:#57606a;font-size:13px}
+dt{font-weight:bold}dd{margin:0;overflow-wrap:anywhere}h3{font-size:15px;margin:8px 0 4px}
+li.warning{color:#9a6700;font-weight:bold}footer{margin-top:14px;color:#57606a;font-size:13px}
 """
 
 
@@ -61,6 +62,7 @@ def render_status_page(snapshot: Snapshot, full: bool, now: float) -> str:
         f"<style>{_STYLE}</style></head><body><main>",
         _banner(snapshot),
         _table(snapshot.probes, full, now),
+        _databases(snapshot.probes, now),
         _identity(snapshot.aws, now) if full else "",
         _footer(snapshot, now),
         "</main></body></html>",
@@ -156,6 +158,36 @@ def _last_run(view: ProbeView, now: float) -> str:
         return ""
     took = "skipped" if view.last.code == NOT_RUN_CODE else f"{view.last.duration_ms:.1f} ms"
     return f'{took}<br><span class="muted">{_relative(view.last.finished_at - now)}</span>'
+
+
+def _databases(probes: tuple[ProbeView, ...], now: float) -> str:
+    """What each database login read (agent.probes.db_facts), and the warnings to act on before it breaks."""
+    blocks = [_database(view, now) for view in probes if not view.facts.empty]
+    return f'<section id="databases"><h2>Databases</h2>{"".join(blocks)}</section>' if blocks else ""
+
+
+def _database(view: ProbeView, now: float) -> str:
+    facts = view.facts
+    certificate = facts.certificate_not_after
+    items = [
+        ("Address reached", "address", facts.resolved_address),
+        ("Read-only", "read-only", None if facts.read_only is None else ("yes" if facts.read_only else "no")),
+        ("Certificate expires", "certificate", certificate and iso_utc(certificate.timestamp(), "seconds")),
+        ("Certificate issuer", "issuer", facts.certificate_issuer),
+        ("Password expires", "password", facts.password_expiry),
+        ("Connections", "connections", _headroom(facts.connections, facts.max_connections)),
+    ]
+    rows = "".join(f'<dt>{label}</dt><dd class="{name}">{escape(value)}</dd>' for label, name, value in items if value)
+    warnings = "".join(f'<li class="warning">{escape(text)}</li>' for text in facts.warnings(now))
+    return f'<h3 data-target="{escape(view.target)}">{escape(view.target)}</h3><dl>{rows}</dl>' + (
+        f"<ul>{warnings}</ul>" if warnings else ""
+    )
+
+
+def _headroom(connections: int | None, maximum: int | None) -> str | None:
+    if connections is None:
+        return None
+    return f"{connections} of {maximum}" if maximum else str(connections)
 
 
 def _identity(aws: AwsIdentity | None, now: float) -> str:

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from agent import __version__
 from agent.config.models import AgentConfig
 from agent.probes.base import ProbeResult
+from agent.probes.db_facts import DbFacts
 from agent.runtime.plan import SHARED_TARGET
 from agent.runtime.readiness import (
     STALL_FLOOR_SECONDS,
@@ -78,6 +79,7 @@ class ProbeView:
     # monotonic, by (reason, scope): every reason with its default scope (zero included), plus any other seen
     failures_by_scope: Mapping[tuple[Reason, Scope], int] = field(default_factory=dict)
     critical: bool = True  # False: an optional target (`critical: false`), never a cause of 503
+    facts: DbFacts = field(default_factory=DbFacts)  # the last facts a database login read (kept while later runs fail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,7 @@ class _Record:
     last_success: float | None = None
     failures: Counter[tuple[Reason, Scope]] = field(default_factory=Counter)
     durations: DurationHistogram = field(default_factory=DurationHistogram)
+    facts: DbFacts = field(default_factory=DbFacts)
     _view: ProbeView | None = None  # built on first read after a change
 
     def update(self, result: ProbeResult, failure_threshold: int, success_threshold: int) -> None:
@@ -144,6 +147,8 @@ class _Record:
             failure_threshold,
             success_threshold,
         )
+        if not (facts := DbFacts.from_details(result.details)).empty:
+            self.facts = facts  # a failed run that read none keeps the last known: the certificate did not go away
         self.last = result
         self._view = None
 
@@ -179,6 +184,7 @@ class _Record:
                 {(r, default_scope(r)): 0 for r in Reason} | dict(sorted(self.failures.items()))
             ),
             critical=self.critical,
+            facts=self.facts,
         )
 
 

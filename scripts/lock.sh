@@ -6,6 +6,8 @@
 #   requirements/dev.txt      the package's dependencies + the `dev` extra: what CI and scripts/setup.sh install
 #   requirements/runtime.txt  the package's dependencies only, constrained to dev.txt: what the image installs,
 #                             at exactly the versions the tests ran with
+#   requirements/sandbox.txt  the package's dependencies + the `sandbox` extra, constrained to dev.txt: what the demo
+#                             (scripts/setup-demo.sh) installs, without the dev tools
 #   requirements/build.txt    pip and pyproject's [build-system] requires: the installer and the wheel's backend
 #
 # Why uv (`uv pip compile`) and not pip-tools: the image is built for linux amd64 and arm64, and only uv resolves for
@@ -45,6 +47,10 @@ if ! diff -u "$scratch/runtime-x86_64.txt" "$scratch/runtime-aarch64.txt"; then
   exit 1
 fi
 cp "$scratch/runtime-x86_64.txt" requirements/runtime.txt
+
+# The demo: the sandbox extra (moto) at the versions the tests ran with.
+"${compile_dev[@]}" "$@" pyproject.toml --extra sandbox --constraint requirements/dev.txt \
+  --python-platform "x86_64-manylinux_$GLIBC" -o requirements/sandbox.txt
 
 python_bin=$(dirname "$UV")/python
 "$python_bin" -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \

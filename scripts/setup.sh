@@ -1,37 +1,32 @@
 #!/usr/bin/env bash
-# Prepares a fresh machine for the tests and the sandbox: a venv with the package and its locked dev tools,
-# promtool (Debian's prometheus package), and the local PostgreSQL/MariaDB services started if installed.
+# Prepares a fresh machine for the tests: the demo's set-up (scripts/setup-demo.sh) with the locked dev tools,
+# promtool (Debian's prometheus package), Chromium, and the local PostgreSQL/MariaDB services started if installed.
+# Any install that fails stops here, with the command to run by hand.
 # Idempotent: safe to run every time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
-fi
-# The locked versions (scripts/lock.sh writes them), each file checked against its hash; then the package itself,
-# without resolving its dependencies again and built with the locked setuptools (no unpinned download).
-pip_install() { .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@"; }
-pip_install --require-hashes -r requirements/build.txt
-pip_install --require-hashes -r requirements/dev.txt
-pip_install --no-deps --no-build-isolation -e .
-
+# The demo's set-up first (venv, package, PostgreSQL binaries), then the dev tools at their locked versions.
+EHA_REQUIREMENTS=requirements/dev.txt scripts/setup-demo.sh
+fail() { echo "setup: $1 failed; run it by hand, then again: $2" >&2; exit 1; }
+APT_WAIT=(-o DPkg::Lock::Timeout=300)  # another apt run (unattended upgrades) holds the lock: wait, not fail
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else return 1; fi; }
+apt_install() {
+  { as_root apt-get "${APT_WAIT[@]}" update -qq \
+      && as_root env DEBIAN_FRONTEND=noninteractive apt-get "${APT_WAIT[@]}" install -y -qq --no-install-recommends \
+        "$1" >/dev/null; } || fail "installing $1" "sudo apt-get install -y $1"
+}
 
 # promtool validates the /metrics output and the alert rules.
 if ! command -v promtool >/dev/null 2>&1; then
   echo "setup: installing promtool (Debian package prometheus)"
-  as_root apt-get update -qq >/dev/null 2>&1 || true
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
-    || echo "setup: could not install promtool; the metrics tests will say so" >&2
+  apt_install prometheus
 fi
 
 # Headless Chromium renders the status page in the browser test.
 if ! command -v chromium >/dev/null 2>&1; then
   echo "setup: installing chromium (Debian package chromium)"
-  as_root apt-get update -qq >/dev/null 2>&1 || true
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
-    || echo "setup: could not install chromium; the status page browser test will say so" >&2
+  apt_install chromium
 fi
 
 # Start the databases the tests use if they are installed but stopped (they run on this kind of machine).

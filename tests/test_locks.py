@@ -11,9 +11,19 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from tests.support.locks import BUILD_LOCK, DEV_LOCK, RUNTIME_LOCK, Pin, build_requires, dependencies, extra, pins
+from tests.support.locks import (
+    BUILD_LOCK,
+    DEV_LOCK,
+    RUNTIME_LOCK,
+    SANDBOX_LOCK,
+    Pin,
+    build_requires,
+    dependencies,
+    extra,
+    pins,
+)
 
-LOCKS = [RUNTIME_LOCK, DEV_LOCK, BUILD_LOCK]
+LOCKS = [RUNTIME_LOCK, DEV_LOCK, SANDBOX_LOCK, BUILD_LOCK]
 
 
 def assert_pinned_within_range(declared: list[Requirement], locked: dict[NormalizedName, Pin]) -> None:
@@ -69,6 +79,16 @@ def test_the_image_runs_the_versions_the_tests_ran_with() -> None:
     for name, pin in pins(RUNTIME_LOCK).items():
         assert name in dev, f"{name} is in the image but not in the tests' environment"
         assert (pin.version, set(pin.hashes)) == (dev[name].version, set(dev[name].hashes)), name
+
+
+def test_the_demo_runs_the_versions_the_tests_ran_with() -> None:
+    """sandbox.txt (what scripts/setup-demo.sh installs) is the runtime plus the sandbox extra, each pin the dev lock's,
+    and no dev tool: the demo does not install pytest, ruff or mypy (cfn-lint it does: moto[server] needs it)."""
+    dev, sandbox = pins(DEV_LOCK), pins(SANDBOX_LOCK)
+    for name, pin in sandbox.items():
+        assert name in dev and (pin.version, set(pin.hashes)) == (dev[name].version, set(dev[name].hashes)), name
+    assert_pinned_within_range(dependencies() + extra("sandbox"), sandbox)
+    assert not {canonicalize_name(tool) for tool in ("pytest", "ruff", "mypy")} & set(sandbox)
 
 
 def test_the_dev_lock_pins_the_dev_extra_within_its_range() -> None:

@@ -15,6 +15,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 REPO = Path(__file__).resolve().parents[2]
 REQUIREMENTS = REPO / "requirements"
 RUNTIME_LOCK = REQUIREMENTS / "runtime.txt"
+SANDBOX_LOCK = REQUIREMENTS / "sandbox.txt"
 DEV_LOCK = REQUIREMENTS / "dev.txt"
 BUILD_LOCK = REQUIREMENTS / "build.txt"
 _HASH = re.compile(r"--hash=(sha256:[0-9a-f]{64})")

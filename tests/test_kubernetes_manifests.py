@@ -58,7 +58,8 @@ def pod_spec() -> dict[str, Any]:
 
 def agent_container() -> dict[str, Any]:
     (agent,) = [c for c in pod_spec()["initContainers"] if c["name"] == "health-agent"]
-    return agent
+    found: dict[str, Any] = agent
+    return found
 
 
 def env_of(container: dict[str, Any]) -> dict[str, str]:

@@ -230,3 +230,19 @@ def test_the_command_parsing_is_real() -> None:
     (params,) = pod_identity_commands("aws eks create-pod-identity-association --cluster-name c --namespce n")
     shape = botocore.session.get_session().get_service_model("eks").operation_model("CreatePodIdentityAssociation")
     assert "namespce" in ParamValidator().validate(params, shape.input_shape).generate_report()
+
+
+def test_the_documented_kubernetes_scrape_config_keeps_the_agents_port_and_sets_ecs_service() -> None:
+    """docs/eks.md's scrape configuration keeps the port the Deployment names and sets the `ecs_service` label the
+    dashboard and the alert rules group by. (Debian's promtool is built without Kubernetes discovery, so it
+    cannot check this block: it refuses `kubernetes_sd_configs` as an unknown field.)"""
+    (block,) = re.findall(r"```yaml\n(scrape_configs:.*?)```", EKS_DOC.read_text(), re.S)
+    (job,) = yaml.safe_load(block)["scrape_configs"]
+    assert job["kubernetes_sd_configs"][0]["namespaces"]["names"] == [deployment()["metadata"]["namespace"]]
+    keep = next(rule for rule in job["relabel_configs"] if rule.get("action") == "keep")
+    assert keep["source_labels"] == ["__meta_kubernetes_pod_container_port_name"]
+    assert keep["regex"] == agent_container()["ports"][0]["name"]
+    by_target = {rule.get("target_label"): rule["source_labels"] for rule in job["relabel_configs"]}
+    label = "__meta_kubernetes_pod_label_" + re.sub(r"[^a-z0-9]", "_", "app.kubernetes.io/name")
+    assert by_target["ecs_service"] == [label]
+    assert "app.kubernetes.io/name" in deployment()["spec"]["template"]["metadata"]["labels"]

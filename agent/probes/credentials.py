@@ -85,6 +85,9 @@ class CredentialsProbe:
                 f"{self.provider} returned credentials that expired at {self.expires_at.isoformat()}",
             )
         frozen = await credentials.get_frozen_credentials()
+        # IRSA's credentials are deferred: botocore calls AssumeRoleWithWebIdentity, and so learns the expiry, on
+        # this first fetch only.
+        self.expires_at = self.expires_at or _expiry(credentials)
         SECRETS.add(frozen.secret_key)
         SECRETS.add(frozen.token)
         verified = await self._verify(frozen)

@@ -172,7 +172,10 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
             "botocore keeps the expiry of refreshable credentials only here (public: refresh_needed() alone);"
             " it feeds expires_at and aws_credentials_expiry_timestamp_seconds"
         ),
-        guarded_by=(_CONTAINER_SUCCESS,),
+        guarded_by=(
+            _CONTAINER_SUCCESS,
+            "tests/probes/test_credentials_eks.py::test_irsa_reports_the_web_identity_provider_and_the_role_sts_gave",
+        ),
         on_instance=True,
     ),
     PrivateApi(

@@ -40,7 +40,9 @@ def config_from_environment(environment: Mapping[str, str]) -> AgentConfig:
     Names match as pydantic-settings matches them: AGENT_ case-insensitively, the rest of the name likewise.
     """
     # Strings, validated (and converted) by the model as pydantic-settings validates os.environ's.
-    fields: dict[str, Any] = {name[len(_PREFIX) :].lower(): value for name, value in environment.items() if _is_agent(name)}
+    fields: dict[str, Any] = {
+        name[len(_PREFIX) :].lower(): value for name, value in environment.items() if _is_agent(name)
+    }
     try:
         env = _GivenEnvironment(**fields)
     except ValidationError as exc:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_ARN = re.compile(r"arn:(aws[a-z-]*):([a-z0-9-]+):([a-z0-9-]*):(\d{12}|):(.+)", re.DOTALL)
+_ARN = re.compile(r"arn:(aws[a-z-]*):([a-z0-9-]+):([^:]*):([^:]*):(.+)", re.DOTALL)
+_ACCOUNT = re.compile(r"\d{12}")
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d")
 _SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
 _PARAMETER_NAME = re.compile(r"/?[A-Za-z0-9_.\-/]{1,2048}")
@@ -50,7 +51,7 @@ def parse_value_from(value: str) -> Reference:
     _partition, service, region, account, resource = match.groups()
     if service not in ("secretsmanager", "ssm"):
         raise ValueFromError(f"ECS injects secrets from Secrets Manager or SSM only: expected {SECRET_EXAMPLE}")
-    if not _REGION.fullmatch(region) or not account:
+    if not _REGION.fullmatch(region) or not _ACCOUNT.fullmatch(account):
         raise ValueFromError(f"the ARN needs a Region and a 12-digit account id: expected {SECRET_EXAMPLE}")
     if service == "secretsmanager":
         return Reference(secret=_secret(value, resource))

@@ -23,7 +23,8 @@ def example() -> dict[str, Any]:
 
 
 def env_entry(task: dict[str, Any], index: int, name: str) -> dict[str, Any]:
-    (entry,) = [e for e in task["containerDefinitions"][index]["environment"] if e["name"] == name]
+    entries: list[dict[str, Any]] = task["containerDefinitions"][index]["environment"]
+    (entry,) = [e for e in entries if e["name"] == name]
     return entry
 
 

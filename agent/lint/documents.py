@@ -111,8 +111,8 @@ def _from_template(name: str, resources: dict[str, Any]) -> list[TaskDefinition]
     found = []
     for logical_id, resource in resources.items():
         if isinstance(resource, dict) and resource.get("Type") == TASK_DEFINITION_TYPE:
-            properties = resource.get("Properties")
-            body = _camel(_known(properties)) if isinstance(properties, dict) else {}
+            properties = _known(resource.get("Properties"))  # an Fn::If of whole properties: unknown, so empty
+            body = _camel(properties) if isinstance(properties, dict) else {}
             found.append(TaskDefinition(name, f"Resources.{logical_id}.Properties", body, cfn=True))
     return found
 

@@ -88,7 +88,8 @@ def _depends_on(task: TaskDefinition, backend: Container, agent: Container) -> I
     on_agent = [d for d in entries if d.get("containerName") == agent.name]
     if any(d.get("condition") == "HEALTHY" or isinstance(d.get("condition"), Unknown) for d in on_agent):
         return
-    found = f" (condition {on_agent[0].get('condition')})" if on_agent else ""
+    condition = on_agent[0].get("condition") if on_agent else None
+    found = f" (condition {condition})" if condition else " (no condition)" if on_agent else ""
     yield Finding(
         task.file,
         backend.name,

@@ -127,3 +127,38 @@ def test_config_from_environment_reads_only_the_mapping_given(monkeypatch: pytes
         )
     assert raised.value.problems == ["AGENT_PORT: expected a number (e.g. 5 or 2.5)"]
     assert json.dumps(raised.value.problems).count("not-a-port") == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Resources: {T: {Type: AWS::ECS::TaskDefinition, Properties: !If [c, {}, {}]}}",
+        "Resources: {T: {Type: AWS::ECS::TaskDefinition, Properties: {ContainerDefinitions: [!If [c, {}, {}]]}}}",
+        "Resources: {T: {Type: AWS::ECS::TaskDefinition, Properties: {ContainerDefinitions: !Ref Defs}}}",
+        "Resources: {T: {Type: AWS::ECS::TaskDefinition}}",
+    ],
+)
+def test_task_definitions_known_only_at_deploy_time_are_clean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    """Properties or containers that are intrinsics: nothing known, nothing flagged, no error."""
+    assert lint_json(capsys, write(tmp_path, text, "stack.yaml")) == (
+        0,
+        {"files": [str(tmp_path / "stack.yaml")], "unreadable": [], "findings": [], "clean": True},
+    )
+
+
+def test_a_depends_on_without_condition_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    task = {
+        "containerDefinitions": [
+            {"name": "app", "image": "app", "dependsOn": [{"containerName": "agent"}]},
+            {
+                "name": "agent",
+                "image": "acme/ecs-health-agent:1",
+                "healthCheck": {"command": ["CMD", "ecs-health-agent", "healthcheck"]},
+            },
+        ]
+    }
+    code, report = lint_json(capsys, write(tmp_path, task))
+    (finding,) = [f for f in report["findings"] if f["code"] == "depends-on"]
+    assert code == 1 and "does not wait for the agent (no condition)" in finding["message"]

@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
             return _healthcheck(args)
         if command == "sandbox":
             return _sandbox(args)
+        if command == "lint":
+            return _lint(args)
         config = _load(args.config)
         if config is None:
             return EXIT_CONFIG
@@ -80,6 +82,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     health.add_argument("--ready", action="store_true", help="ask /ready instead of /health")
     health.add_argument("--port", type=_port, default=None, help="agent port (default: AGENT_PORT or 8099)")
+    lint = commands.add_parser(
+        "lint",
+        help="check task definitions before they are deployed (a literal password, the agent's wiring); docs/lint.md",
+        description="Checks task definitions: register-task-definition JSON, describe-task-definition output, or"
+        " CloudFormation templates (JSON or YAML) with AWS::ECS::TaskDefinition resources. Exit 0 clean, 1 findings,"
+        " 2 a file that cannot be read.",
+    )
+    lint.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a task definition or template")
+    lint.add_argument("--json", action="store_true", help="print JSON (for CI) instead of one line per finding")
     sandbox = commands.add_parser(
         "sandbox",
         help="a stand-in for an ECS task on this machine (moto, PostgreSQL) with the agent inside",
@@ -179,6 +190,12 @@ def _sandbox(args: argparse.Namespace) -> int:
         )
         return EXIT_CONFIG
     return run_sandbox(SandboxOptions(port=args.port, control_port=args.control_port, postgres=args.postgres))
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from agent.lint.run import lint_files
+
+    return lint_files(args.files, json_output=args.json)
 
 
 def _port(text: str) -> int:

@@ -13,6 +13,7 @@ from aiobotocore.utils import AioContainerMetadataFetcher
 import agent
 from agent.config.dsn import SslMode
 from agent.config.inputs import ConnectionFile, DatabaseFile
+from agent.config.load import _GivenEnvironment
 from agent.config.models import AgentConfig, StatusDetail
 from agent.outputs.metrics import StateCollector
 from agent.probes.drivers.mysql_sha2 import Sha2Auth
@@ -29,6 +30,7 @@ _USED_BY_NAME = (
     ConnectionFile._known_keys,  # a @model_validator, inherited by every YAML section the agent reads whole
     SslMode.VERIFY_CA,  # enum members chosen by value: sslmode=verify-ca in a DSN
     StatusDetail.SUMMARY,  # AGENT_STATUS_DETAIL=summary
+    _GivenEnvironment.settings_customise_sources,  # pydantic-settings asks a settings class for its sources
     StateCollector.collect,  # prometheus_client calls a collector's collect() on every scrape
     AioContainerMetadataFetcher.RETRY_ATTEMPTS,  # aiobotocore's fetcher reads these class attributes,
     AioContainerMetadataFetcher.SLEEP_TIME,  # which the agent's subclass overrides (agent/aws/clients.py)

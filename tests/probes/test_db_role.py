@@ -4,8 +4,7 @@ mismatch codes, their scope and hint, the facts on /metrics and /status, and no 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -19,33 +18,21 @@ from agent.probes.db import DatabaseProbe
 from agent.probes.drivers import pg
 from agent.probes.runner import run_probe
 from agent.runtime.state import AgentState
-from agent.sandbox.postgres import PostgresSandbox, SandboxError
+from agent.sandbox.postgres import PostgresSandbox
 from agent.shared.counters import COUNTERS
 from agent.shared.reasons import Reason, Scope
 from tests.outputs.test_metrics import parse, value
-from tests.support.databases import SETTLE_SECONDS, Server, random_name, random_password, target_for
+from tests.support.databases import SETTLE_SECONDS, Server, target_for
 from tests.support.http import fetch, serve
 from tests.support.results import make_config
-from tests.support.standby import STANDBY_HOST, START_SECONDS, Pair, replicated_pair
+from tests.support.standby import STANDBY_HOST, Pair
 
 TIMEOUT = 5.0
 
 
-@pytest.fixture(scope="module")
-def pair() -> Iterator[Pair]:
-    """One primary and its hot standby for the whole module (built once: about 2 s here)."""
-    with ExitStack() as stack:
-        try:
-            built = stack.enter_context(replicated_pair(random_name("role"), random_password()))
-        except SandboxError as exc:
-            pytest.fail(f"cannot build a primary and a hot standby: {exc}", pytrace=False)
-        assert built.seconds < 2 * START_SECONDS
-        yield built
-
-
-def target(pair: Pair, cluster: PostgresSandbox, role: ExpectRole) -> TargetConfig:
+def target(pg_pair: Pair, cluster: PostgresSandbox, role: ExpectRole) -> TargetConfig:
     server = Server(Engine.POSTGRESQL, cluster.host, cluster.port, "postgres", "", "postgres")
-    return target_for(server, pair.user, password=SecretStr(pair.password), expect_role=role)
+    return target_for(server, pg_pair.user, password=SecretStr(pg_pair.password), expect_role=role)
 
 
 async def run(probe: DatabaseProbe) -> ProbeResult:
@@ -57,18 +44,18 @@ def probe_for(config: TargetConfig, *, keep: bool = False) -> DatabaseProbe:
 
 
 @pytest.fixture
-async def standby_admin(pair: Pair) -> AsyncIterator[asyncpg.Connection]:
+async def standby_admin(pg_pair: Pair) -> AsyncIterator[asyncpg.Connection]:
     """The trusted admin on the standby (hot standby sessions may read pg_stat_activity)."""
-    conn = await asyncpg.connect(host=STANDBY_HOST, port=pair.standby.port, user="postgres", database="postgres")
+    conn = await asyncpg.connect(host=STANDBY_HOST, port=pg_pair.standby.port, user="postgres", database="postgres")
     try:
         yield conn
     finally:
         await conn.close()
 
 
-async def test_a_writer_target_at_a_hot_standby_is_read_only_shared_naming_the_address(pair: Pair) -> None:
+async def test_a_writer_target_at_a_hot_standby_is_read_only_shared_naming_the_address(pg_pair: Pair) -> None:
     """`db:read_only`, reason server, scope shared: the message, hint and details all name 127.0.0.2."""
-    result = await run(probe_for(target(pair, pair.standby, ExpectRole.WRITER)))
+    result = await run(probe_for(target(pg_pair, pg_pair.standby, ExpectRole.WRITER)))
     assert (result.ok, result.reason, result.code, result.scope) == (False, Reason.SERVER, "db:read_only", Scope.SHARED)
     assert result.message == (
         f"expected a writer (expect_role=writer), but {STANDBY_HOST} resolved to {STANDBY_HOST}, where"
@@ -79,8 +66,8 @@ async def test_a_writer_target_at_a_hot_standby_is_read_only_shared_naming_the_a
     assert (result.details["read_only"], result.details["resolved_address"]) == ("yes", STANDBY_HOST)
 
 
-async def test_a_reader_target_at_the_primary_is_not_a_reader(pair: Pair) -> None:
-    result = await run(probe_for(target(pair, pair.primary, ExpectRole.READER)))
+async def test_a_reader_target_at_the_primary_is_not_a_reader(pg_pair: Pair) -> None:
+    result = await run(probe_for(target(pg_pair, pg_pair.primary, ExpectRole.READER)))
     assert (result.reason, result.code, result.scope) == (Reason.SERVER, "db:not_a_reader", Scope.SHARED)
     assert "pg_is_in_recovery() is false and transaction_read_only is off" in result.message
     assert result.hint.startswith("127.0.0.1 resolved to 127.0.0.1, and the server there accepts writes")
@@ -97,42 +84,42 @@ async def test_a_reader_target_at_the_primary_is_not_a_reader(pair: Pair) -> Non
     ],
 )
 async def test_a_matching_or_any_role_passes_and_reports_read_only(
-    pair: Pair, server: str, role: ExpectRole, read_only: str
+    pg_pair: Pair, server: str, role: ExpectRole, read_only: str
 ) -> None:
-    cluster = pair.primary if server == "primary" else pair.standby
-    result = await run(probe_for(target(pair, cluster, role)))
+    cluster = pg_pair.primary if server == "primary" else pg_pair.standby
+    result = await run(probe_for(target(pg_pair, cluster, role)))
     assert result.ok, result.message
     assert (result.details["read_only"], result.details["resolved_address"]) == (read_only, cluster.host)
 
 
 async def test_a_mismatch_keeps_no_connection_and_every_run_logs_in_anew(
-    pair: Pair, standby_admin: asyncpg.Connection
+    pg_pair: Pair, standby_admin: asyncpg.Connection
 ) -> None:
     """In continuous mode the connection to the wrong role is closed, never kept: the next run is a fresh login."""
-    config = target(pair, pair.standby, ExpectRole.WRITER)
+    config = target(pg_pair, pg_pair.standby, ExpectRole.WRITER)
     probe = probe_for(config, keep=True)
     for attempt in (1, 2):
         result = await run(probe)
         assert result.code == "db:read_only"
         assert probe._kept is None
         assert COUNTERS.db_connections_opened[config.name] == attempt
-    assert await _settled(standby_admin, pair.user) == []
+    assert await _settled(standby_admin, pg_pair.user) == []
 
 
 async def test_the_role_is_read_at_login_and_a_kept_connection_pings_select_1(
-    pair: Pair, standby_admin: asyncpg.Connection
+    pg_pair: Pair, standby_admin: asyncpg.Connection
 ) -> None:
     """Pings on the kept connection stay SELECT 1 (the server's own record of the last query); its runs carry
     the login's read_only and address."""
-    config = target(pair, pair.standby, ExpectRole.ANY)
+    config = target(pg_pair, pg_pair.standby, ExpectRole.ANY)
     probe = probe_for(config, keep=True)
     try:
         first = await run(probe)
-        assert await _sessions(standby_admin, pair.user) == [
+        assert await _sessions(standby_admin, pg_pair.user) == [
             "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')"
         ]
         second = await run(probe)
-        assert await _sessions(standby_admin, pair.user) == ["SELECT 1"]
+        assert await _sessions(standby_admin, pg_pair.user) == ["SELECT 1"]
     finally:
         await probe.close()
     assert (first.details["connection"], second.details["connection"]) == ("new", "kept")
@@ -140,9 +127,9 @@ async def test_the_role_is_read_at_login_and_a_kept_connection_pings_select_1(
     assert COUNTERS.db_connections_opened[config.name] == 1
 
 
-async def test_a_write_on_the_standby_is_classified_as_read_only(pair: Pair) -> None:
+async def test_a_write_on_the_standby_is_classified_as_read_only(pg_pair: Pair) -> None:
     """SQLSTATE 25006, as the backend sees it after a failover, gets the same code and hint."""
-    conn = await asyncpg.connect(host=STANDBY_HOST, port=pair.standby.port, user="postgres", database="postgres")
+    conn = await asyncpg.connect(host=STANDBY_HOST, port=pg_pair.standby.port, user="postgres", database="postgres")
     try:
         with pytest.raises(asyncpg.ReadOnlySQLTransactionError) as raised:
             await conn.execute("CREATE TABLE eha_role_write (id int)")
@@ -150,13 +137,13 @@ async def test_a_write_on_the_standby_is_classified_as_read_only(pair: Pair) -> 
         await conn.close()
     failure = pg.classify(raised.value)
     assert failure is not None and (failure.reason, failure.code) == (Reason.SERVER, "db:read_only")
-    hint = probe_for(target(pair, pair.standby, ExpectRole.ANY)).hint(failure)
+    hint = probe_for(target(pg_pair, pg_pair.standby, ExpectRole.ANY)).hint(failure)
     assert hint.startswith(f"{STANDBY_HOST} resolved to not known, and the server there is read-only")
 
 
-async def test_metrics_and_status_show_the_standby_s_facts_after_a_mismatch(pair: Pair) -> None:
+async def test_metrics_and_status_show_the_standby_s_facts_after_a_mismatch(pg_pair: Pair) -> None:
     """health_agent_db_read_only is 1 and /status's database entry names the address, from the failed run."""
-    config = target(pair, pair.standby, ExpectRole.WRITER)
+    config = target(pg_pair, pg_pair.standby, ExpectRole.WRITER)
     state = AgentState(make_config(targets=(config,)), [("db", config.name)])
     result = await run(probe_for(config))
     state.record(result)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from agent.sandbox.postgres import ADMIN_USER, PostgresSandbox
+import pytest
+
+from agent.sandbox.postgres import ADMIN_USER, PostgresSandbox, SandboxError
+from tests.support.databases import random_name, random_password
 
 STANDBY_HOST = "127.0.0.2"  # loopback too: the whole 127.0.0.0/8 is the lo interface's
 START_SECONDS = 30  # pg_ctl's wait for each server (the sandbox's `-t 30`): the pair is up within a minute or fails
@@ -69,3 +72,15 @@ def replicated_pair(user: str, password: str) -> Iterator[Pair]:
             standby.cleanup()
         finally:
             primary.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pg_pair() -> Iterator[Pair]:
+    """A primary and its hot standby, built once per session when a test asks (about 2 s here)."""
+    with ExitStack() as stack:
+        try:
+            built = stack.enter_context(replicated_pair(random_name("role"), random_password()))
+        except SandboxError as exc:
+            pytest.fail(f"cannot build a primary and a hot standby: {exc}", pytrace=False)
+        assert built.seconds < 2 * START_SECONDS
+        yield built

@@ -73,7 +73,7 @@ def mismatch(expect: ExpectRole, role: ServerRole, host: str, details: Mapping[s
 
 
 _RECONNECT = (
-    "After a failover the old address stays cached for a while: Aurora's endpoints have a DNS TTL of 5 s, but"
+    "An endpoint's old address stays cached for a while: Aurora's endpoints have a DNS TTL of 5 s, but"
     " resolvers, the OS and runtimes cache longer (a JVM's networkaddress.cache.ttl, at worst for ever), and pooled"
     " connections stay where they were opened. Have the backend reconnect: close its pooled connections, and give"
     " the pool a maximum connection lifetime (HikariCP maxLifetime, SQLAlchemy pool_recycle, Go's"
@@ -84,15 +84,15 @@ _RECONNECT = (
 HINTS: Mapping[str, str] = {
     READ_ONLY_CODE: (
         "{host} resolved to {resolved_address}, and the server there is read-only, but this target"
-        " expects the writer. " + _RECONNECT + " If it lasts, check that {host} is the cluster (writer) endpoint,"
+        " expects the writer: after a failover, the old writer is a reader. " + _RECONNECT + " If it lasts, check that {host} is the cluster (writer) endpoint,"
         " not an instance or reader endpoint (`aws rds describe-db-clusters` lists them), or set expect_role to"
         " reader or any."
     ),
     NOT_A_READER_CODE: (
         "{host} resolved to {resolved_address}, and the server there accepts writes, but this target"
         " expects a reader. Aurora's reader endpoint connects to the writer while the cluster has no available"
-        " reader (none, or all restarting after a failover); after a failover, a reader's cached address may now"
-        " be the writer's. " + _RECONNECT + " If it lasts, check that the cluster has a reader in state available"
+        " reader (none, or all restarting after a failover), and after a failover a reader's address may now be"
+        " the writer's. " + _RECONNECT + " If it lasts, check that the cluster has a reader in state available"
         " and that {host} is its reader endpoint."
     ),
 }

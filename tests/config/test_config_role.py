@@ -51,7 +51,7 @@ def test_the_environment_variable_sets_the_role(
     monkeypatch: pytest.MonkeyPatch, given: str | None, role: ExpectRole
 ) -> None:
     env = {"AGENT_DB_DSN": DSN} | ({"AGENT_DB_EXPECT_ROLE": given} if given is not None else {})
-    (target,) = load(monkeypatch, **env).targets
+    (target,) = load(monkeypatch, None, **env).targets
     assert target.expect_role is role
 
 

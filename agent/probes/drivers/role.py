@@ -84,9 +84,10 @@ _RECONNECT = (
 HINTS: Mapping[str, str] = {
     READ_ONLY_CODE: (
         "{host} resolved to {resolved_address}, and the server there is read-only, but this target"
-        " expects the writer: after a failover, the old writer is a reader. " + _RECONNECT + " If it lasts, check that {host} is the cluster (writer) endpoint,"
-        " not an instance or reader endpoint (`aws rds describe-db-clusters` lists them), or set expect_role to"
-        " reader or any."
+        " expects the writer: after a failover, the old writer is a reader. "
+        + _RECONNECT
+        + " If it lasts, check that {host} is the cluster (writer) endpoint, not an instance or reader endpoint"
+        " (`aws rds describe-db-clusters` lists them), or set expect_role to reader or any."
     ),
     NOT_A_READER_CODE: (
         "{host} resolved to {resolved_address}, and the server there accepts writes, but this target"

@@ -14,6 +14,7 @@ from tests.support.blocking import RecordedBlockingError, no_blocking_calls
 pytest_plugins = [
     "tests.support.databases",
     "tests.support.pg_methods",
+    "tests.support.standby",
     "tests.support.aws",
     "tests.support.slow",
     "tests.support.leak_scan",

@@ -54,7 +54,9 @@ async def test_postgres_password_login_passes(pg_server: Server, pg_admin: PgAdm
         "message",
         "hint",
         "duration_ms",
+        "database",  # what the login read (agent.probes.db_facts): here the address and the role
     }
+    assert report["probes"][0]["database"] == {"resolved_address": pg_server.host, "read_only": False, "warnings": []}
 
 
 async def test_mysql_password_login_passes(mysql_server: Server, mysql_admin: MySqlAdmin) -> None:

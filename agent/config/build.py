@@ -11,10 +11,10 @@ from pydantic import SecretStr, ValidationError
 
 from agent.config.backend import app_config
 from agent.config.dsn import Dsn, DsnError, SslMode, arn_region, parse_dsn, region_from_host
-from agent.config.echo import shown
+from agent.config.echo import did_you_mean, shown
 from agent.config.hosts import host_problem, normal_host
 from agent.config.inputs import ECS_METADATA_VARIABLE, ConfigFile, ConnectionFile, EnvSettings, format_validation_error
-from agent.config.models import APP_TARGET, AgentConfig, ConfigError, TargetConfig
+from agent.config.models import APP_TARGET, AgentConfig, ConfigError, ExpectRole, TargetConfig
 
 # Each target keeps a database connection (and its probes' sockets while they run) in this task, whose
 # descriptors the HTTP server needs too; a task that talks to more databases than this is several services.
@@ -68,6 +68,8 @@ class _Source:
     password_from: str | None = None  # where `password` was set: AGENT_DB_PASSWORD, the password in ...
     fallback_user: str | None = None  # used when neither `user` nor the DSN names one
     shared: _Credentials | None = None  # the globals, for a connection without credentials of its own
+    expect_role: str | None = None  # as given: writer, reader or any
+    expect_role_field: str = "AGENT_DB_EXPECT_ROLE"  # where it was set, for the error message
 
 
 def build_config(env: EnvSettings, file: ConfigFile | None, standard: Mapping[str, str]) -> AgentConfig:
@@ -124,6 +126,7 @@ def _sources(env: EnvSettings, file: ConfigFile | None, problems: list[str]) -> 
             password_from="AGENT_DB_PASSWORD",
             sslrootcert=env.db_sslrootcert,
             user_hint="put it in the DSN or set AGENT_DB_USER",
+            expect_role=env.db_expect_role,
         )
     ]
 
@@ -149,6 +152,10 @@ def _file_source(name: str, conn: ConnectionFile, env: EnvSettings) -> _Source:
         critical=conn.critical,
         fallback_user=env.db_user,
         shared=_Credentials(env.db_password, env.db_secret_id, bool(env.db_iam_auth)),
+        expect_role=conn.expect_role if conn.expect_role is not None else env.db_expect_role,
+        expect_role_field=(
+            f"database.connections.{shown_name}.expect_role" if conn.expect_role is not None else "AGENT_DB_EXPECT_ROLE"
+        ),
     )
 
 
@@ -185,6 +192,7 @@ def _target(src: _Source, standard: Mapping[str, str], problems: list[str]) -> T
         problems.append(f"{src.field}: database username not found: {src.user_hint}")
     _check_credential_source(src, password, problems)
     sslmode = _sslmode(src, dsn, problems)
+    expect_role = _expect_role(src, problems)
     configured = src.region or standard.get("AWS_REGION") or standard.get("AWS_DEFAULT_REGION")
     region = configured or region_from_host(dsn.host) or arn_region(src.secret_id)
     _check_region(src, region, problems)
@@ -207,7 +215,23 @@ def _target(src: _Source, standard: Mapping[str, str], problems: list[str]) -> T
         configured_region=configured,
         dsn=dsn.render(),
         critical=src.critical,
+        expect_role=expect_role,
     )
+
+
+def _expect_role(src: _Source, problems: list[str]) -> ExpectRole:
+    """writer, reader or any (any case, spaces around it ignored); unset means any."""
+    if src.expect_role is None:
+        return ExpectRole.ANY
+    given = src.expect_role.strip().lower()
+    known = [role.value for role in ExpectRole]
+    if given in known:
+        return ExpectRole(given)
+    problems.append(
+        f"{src.expect_role_field}: {shown(src.expect_role)} is not a role{did_you_mean(given, known)}: expected"
+        " writer (the login must reach a server that accepts writes), reader (a read-only one) or any"
+    )
+    return ExpectRole.ANY
 
 
 def _check_credential_source(src: _Source, password: SecretStr | None, problems: list[str]) -> None:

@@ -27,6 +27,7 @@ class EnvSettings(BaseSettings):
     db_iam_auth: bool | None = None
     db_user: str | None = None
     db_sslrootcert: str | None = None
+    db_expect_role: str | None = None
     aws_region: str | None = None
     timeout_seconds: float | None = None
     log_level: str | None = None
@@ -82,6 +83,7 @@ class ConnectionFile(_Section):
     aws_iam_auth: IamAuthFile = IamAuthFile()
     secret_id: str | None = None
     critical: bool = True  # false: an optional database (a reporting replica) never drains the task
+    expect_role: str | None = None  # writer, reader or any; unset: AGENT_DB_EXPECT_ROLE, else any
 
 
 class DatabaseFile(BaseModel):

@@ -51,6 +51,15 @@ class StatusDetail(StrEnum):
     SUMMARY = "summary"
 
 
+class ExpectRole(StrEnum):
+    """Which server a target must reach (AGENT_DB_EXPECT_ROLE): a writer, a reader, or either (README, "Writer or
+    reader")."""
+
+    WRITER = "writer"  # not read-only: a primary, an Aurora writer
+    READER = "reader"  # read-only: a hot standby, a read replica, an Aurora reader
+    ANY = "any"
+
+
 class TargetConfig(BaseModel):
     """One database the backend needs, with how the agent gets its password."""
 
@@ -72,6 +81,7 @@ class TargetConfig(BaseModel):
     configured_region: str | None = None  # what the user set explicitly, compared with the host's region
     dsn: str  # rendered without password, for messages
     critical: bool = True  # False (`critical: false` in --config): probed and shown, never a cause of 503
+    expect_role: ExpectRole = ExpectRole.ANY  # checked on each fresh login (agent.probes.drivers.role)
 
     @property
     def uses_aws(self) -> bool:

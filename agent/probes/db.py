@@ -23,8 +23,10 @@ from agent.config.dsn import region_from_host
 from agent.config.facts import target_facts
 from agent.config.models import TargetConfig
 from agent.probes.base import NOTE, Details, Login, TargetState, now
+from agent.probes.db_facts import RESOLVED_ADDRESS
 from agent.probes.drivers.base import Connection, client_ssl_context, load_driver
 from agent.probes.drivers.hints import COMMON_HINTS
+from agent.probes.drivers.role import UNKNOWN_ADDRESS, mismatch, role_details
 from agent.probes.drivers.tls import verification
 from agent.probes.drivers.wire import login_or_wrong_server
 from agent.probes.pacing import LoginGate, LoginPacing
@@ -135,6 +137,7 @@ class DatabaseProbe:
             "database": self.config.database or self._driver.DEFAULT_DATABASE.format(user=user),
             "sslrootcert": self.config.sslrootcert or "<sslrootcert>",
             "detail": failure.message,
+            "resolved_address": failure.details.get(RESOLVED_ADDRESS) or UNKNOWN_ADDRESS,
             **(self.rotation.facts() if self.rotation else {}),
         }
         table = {
@@ -268,6 +271,7 @@ class DatabaseProbe:
                 self.step = f"checking the IAM grant of {login.user}"
                 granted = await self._bounded(conn.check_iam_grant())
                 details["iam_grant"] = "unknown" if granted is None else ("yes" if granted else "no")
+            details |= await self._role(conn, details)  # raises on a mismatch: that connection is never kept
             if self.keep_connection:
                 self._kept, kept = _Kept(conn, now(), details), True
                 conn.on_close(self._closed_by_server)
@@ -275,6 +279,17 @@ class DatabaseProbe:
             if not kept:
                 await conn.close()
         return {**details, "connection": "new"}
+
+    async def _role(self, conn: Connection, details: Details) -> dict[str, str]:
+        """read_only and resolved_address for every target; the mismatch failure (agent.probes.drivers.role) when
+        the server is not the expected writer or reader. Read on a fresh login only: pings stay SELECT 1."""
+        self.step = "reading whether the server is read-only"
+        role = await self._bounded(conn.read_role())
+        found = role_details(role, conn.peer)
+        failure = mismatch(self.config.expect_role, role, self.config.host, {**details, **found})
+        if failure is not None:
+            raise failure
+        return found
 
     # -- logins -------------------------------------------------------------------------------------------
 

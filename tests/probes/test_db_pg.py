@@ -61,6 +61,8 @@ async def test_success_reports_version_tls_login_and_leaves_no_session(pg_admin:
         "tls": "none",
         "login": "static",
         "user": user,
+        "read_only": "no",
+        "resolved_address": "127.0.0.1",
         "connection": "new",
     }
     assert opened(target) == 1

@@ -258,7 +258,7 @@ async def _commands(conn: _Wire, user: str) -> None:
         if packet[:1] != b"\x03" or not query.startswith("SELECT"):
             await conn.send(_ok())
             continue
-        value = f"{user}@%" if "CURRENT_USER" in query else "1"
+        value = f"{user}@%" if "CURRENT_USER" in query else ("0" if "READ_ONLY" in query else "1")  # a writer
         column = b"".join(_lenenc(s) for s in (b"def", b"", b"", b"", b"v", b"")) + b"\x0c"
         column += struct.pack("<HIBHB", 33, 255, 0xFD, 0, 0) + b"\0\0"
         for payload in (b"\x01", column, _eof(), _lenenc(value.encode()), _eof()):

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from agent.config.dsn import Engine, SslMode
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
+from agent.probes.drivers.role import ServerRole
 from agent.shared.reasons import Failure, ProbeFailure, Reason, describe
 
 
@@ -17,8 +18,14 @@ class Connection(Protocol):
 
     server_version: str
     tls: str | None  # the negotiated TLS version, read from the transport; None for plaintext
+    peer: str | None  # the IP address the connection reached (the transport's peername); None if not known
 
     async def ping(self) -> None: ...
+
+    async def read_role(self) -> ServerRole:
+        """Whether the server is read-only (a standby, a reader), in one round trip; on a fresh login only."""
+        ...
+
     async def check_iam_grant(self) -> bool | None: ...
 
     async def unchecked_login(self) -> str | None:

@@ -17,6 +17,7 @@ from agent.config.hosts import address
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
 from agent.probes.drivers.mysql_sha2 import Sha2Auth, held_back
+from agent.probes.drivers.role import READ_ONLY_CODE, ServerRole, peer_address
 from agent.probes.drivers.wire import PATIENCE, greeting_or_wrong_server
 from agent.shared.answers import AnswerTooLarge
 from agent.shared.reasons import Failure, ProbeFailure, Reason
@@ -59,6 +60,10 @@ TABLE: Mapping[int | type[BaseException], Rule | Mapping[type[BaseException], Ru
     1698: Rule(Reason.AUTH, "login rejected without a password check"),  # none sent, or a plugin that takes none
     1862: Rule(Reason.AUTH, "password expired"),
     1820: Rule(Reason.AUTH, "password must be changed first"),
+    # A write on a read-only server (drivers/role.py). 1290 is any option that prevents a statement; the agent's
+    # own statements (SELECTs) meet it only as --read-only / --super-read-only.
+    1290: Rule(Reason.SERVER, "the server runs with --read-only", READ_ONLY_CODE),
+    1836: Rule(Reason.SERVER, "the server is in read-only mode", READ_ONLY_CODE),
     1044: Rule(Reason.AUTH, "no access to the database"),
     1130: Rule(Reason.AUTH, "this host may not connect"),
     1049: Rule(Reason.CONFIG, "database does not exist"),
@@ -149,6 +154,7 @@ class MySqlConnection:
         # (private API: listed in agent/shared/private_api.py).
         ssl_object = raw._writer.transport.get_extra_info("ssl_object")
         self.tls: str | None = str(ssl_object.version()) if ssl_object is not None else None
+        self.peer = peer_address(raw._writer.transport)
         self._watch: _CloseWatch | None = None
 
     def on_close(self, callback: Callable[[], None]) -> None:
@@ -162,6 +168,19 @@ class MySqlConnection:
         async with self._raw.cursor() as cursor:
             await cursor.execute("SELECT 1")
             await cursor.fetchone()
+
+    async def read_role(self) -> ServerRole:
+        """read_only (--read-only, a replica) or innodb_read_only (an Aurora MySQL reader); both variables exist on
+        MySQL 5.7/8.x and MariaDB. MariaDB 11 makes read_only an enum (OFF, ON, NO_LOCK, NO_LOCK_NO_ADMIN): every
+        value but OFF refuses writes, with 1290 or 1836."""
+        async with self._raw.cursor() as cursor:
+            await cursor.execute("SELECT @@global.read_only, @@global.innodb_read_only")
+            row = await cursor.fetchone()
+        names = ("read_only", "innodb_read_only")
+        on = [name for name, value in zip(names, row or (), strict=False) if str(value).upper() not in {"0", "OFF"}]
+        if on:
+            return ServerRole(True, f"{' and '.join(f'@@global.{name}' for name in on)} is on")
+        return ServerRole(False, "@@global.read_only and @@global.innodb_read_only are off")
 
     async def check_iam_grant(self) -> bool | None:
         """Whether the logged-in user uses AWSAuthenticationPlugin; None when that cannot be checked."""

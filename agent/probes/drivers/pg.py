@@ -21,6 +21,7 @@ from agent.probes.base import Login
 from agent.probes.drivers import pg_auth
 from agent.probes.drivers.guard import bounded_answers, too_large_failure
 from agent.probes.drivers.pg_auth import guarded
+from agent.probes.drivers.role import READ_ONLY_CODE, ServerRole, peer_address
 from agent.shared.reasons import Failure, Reason
 from agent.shared.redact import one_line
 
@@ -53,6 +54,7 @@ TABLE: Mapping[str | type[BaseException], Rule | Mapping[str, Rule]] = {
     "28000": Rule(Reason.AUTH, "login not allowed"),
     "28": Rule(Reason.AUTH, "login rejected"),
     "42501": Rule(Reason.AUTH, "permission denied"),
+    "25006": Rule(Reason.SERVER, "read-only transaction (a hot standby)", READ_ONLY_CODE),  # drivers/role.py
     "3D000": Rule(Reason.CONFIG, "database does not exist"),
     "53300": Rule(Reason.SERVER, "too many connections"),
     "53": Rule(Reason.SERVER, "server out of resources"),
@@ -144,6 +146,7 @@ class PgConnection:
         self._password_asked = pg_auth.password_asked(raw)
         self.server_version: str = raw.get_settings().server_version
         self.tls = _tls_version(raw)
+        self.peer = peer_address(raw._transport)  # private API, as for TLS (agent/shared/private_api.py)
         self._on_close: Callable[[], None] | None = None
 
     def on_close(self, callback: Callable[[], None]) -> None:
@@ -158,6 +161,17 @@ class PgConnection:
     async def ping(self) -> None:
         """Run SELECT 1."""
         await self._raw.fetchval("SELECT 1")
+
+    async def read_role(self) -> ServerRole:
+        """A hot standby (pg_is_in_recovery(); an Aurora PostgreSQL reader too) or a read-only session
+        (transaction_read_only, from default_transaction_read_only): writes fail with SQLSTATE 25006."""
+        row = await self._raw.fetchrow("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')")
+        in_recovery, read_only = bool(row[0]), str(row[1]) == "on"
+        if in_recovery:
+            return ServerRole(True, "pg_is_in_recovery() is true: a hot standby")
+        if read_only:
+            return ServerRole(True, "transaction_read_only is on (default_transaction_read_only)")
+        return ServerRole(False, "pg_is_in_recovery() is false and transaction_read_only is off")
 
     async def check_iam_grant(self) -> bool | None:
         """Whether the logged-in user is a member of rds_iam; None when that cannot be checked."""

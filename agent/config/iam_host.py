@@ -68,5 +68,5 @@ def not_an_endpoint(host: str) -> str | None:
     if is_ip(host):
         return "an IP address"
     if host.lower() in _LOCAL_NAMES:
-        return "localhost (a tunnel or a port-forward)"
+        return "a loopback name (a tunnel or a port-forward)"
     return "not an RDS endpoint name (a CNAME, a load balancer or a proxy of your own?)"

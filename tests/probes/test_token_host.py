@@ -68,7 +68,7 @@ async def test_the_region_comes_from_the_override_host(aws_env: AwsEnv, aws: Aws
 @pytest.mark.parametrize(
     ("host", "words"),
     [
-        ("localhost", "localhost (a tunnel or a port-forward)"),
+        ("localhost", "a loopback name (a tunnel or a port-forward)"),
         ("127.0.0.1", "an IP address"),
         ("10.0.3.7", "an IP address"),
         ("db.internal.example", "not an RDS endpoint name"),
@@ -94,7 +94,7 @@ def test_the_rejected_login_hint_names_the_unsigned_host_first() -> None:
     """RDS rejects a token for the wrong name like a bad one: the hint starts with the name, then the checklist."""
     rejected = Failure(Reason.AUTH, "pg:28000:pam", "PAM (RDS IAM) login rejected")
     hint = DatabaseProbe(make_target(iam_auth=True, host="localhost"), TargetState(), timeout=2.0).hint(rejected)
-    assert hint.startswith("The IAM token is signed for localhost, which is localhost") and "rds_iam" in hint
+    assert hint.startswith("The IAM token is signed for localhost, which is a loopback name") and "rds_iam" in hint
     overridden = make_target(iam_auth=True, host="localhost", iam_host=RDS_HOST)
     assert "signed for localhost" not in DatabaseProbe(overridden, TargetState(), timeout=2.0).hint(rejected)
 
@@ -149,7 +149,9 @@ def test_the_yaml_key_sets_it_per_connection(monkeypatch: pytest.MonkeyPatch, tm
         ),
     ],
 )
-def test_bad_values_are_configuration_errors(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str) -> None:
+def test_bad_values_are_configuration_errors(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
         load(monkeypatch, **{**IAM, **env})
     text = "\n".join(caught.value.problems)

@@ -97,12 +97,12 @@ MESSAGES: Mapping[str, Rule] = {
     "allowed only with ssl connections": Rule(  # "IAM [authentication] is allowed only with SSL connections."
         Reason.TLS, "RDS Proxy takes IAM logins only over TLS", "db:proxy_requires_tls"
     ),
-    "iam authentication failed for": Rule(Reason.AUTH, "RDS Proxy rejected the IAM token", "db:proxy_iam_auth"),
+    "iam authentication failed for": Rule(Reason.AUTH, "RDS Proxy rejected the IAM login", "db:proxy_iam_auth"),
     "has no credentials for the role": Rule(
         Reason.AUTH, "RDS Proxy has no secret for this database user", "db:proxy_no_credentials"
     ),
     "the password that was provided for the role": Rule(
-        Reason.AUTH, "RDS Proxy rejected the password", "db:proxy_password"
+        Reason.AUTH, "RDS Proxy rejected the login (its secret differs)", "db:proxy_password"
     ),
     "timed-out waiting to acquire database connection": Rule(
         Reason.SERVER, "RDS Proxy got no database connection in time", "db:proxy_borrow_timeout"

@@ -24,12 +24,10 @@ class ClockSkew:
     """
 
     seconds: float | None = None  # None before any AWS answer with a Date header
-    measured_at: float | None = None  # local time.time() of that answer
 
     def note(self, server_time: float, local_time: float) -> None:
         """Record one answer's `Date` (as Unix seconds) and the local time it arrived."""
         self.seconds = round(server_time - local_time, 1)
-        self.measured_at = local_time
 
     @property
     def excessive(self) -> bool:

@@ -55,10 +55,10 @@ class SkewedSts(LoopbackHttp):
 @pytest.fixture(autouse=True)
 def fresh_clock() -> Iterator[None]:
     """Each test starts with no reading (the holder is process-wide, like the call counters)."""
-    saved = (CLOCK.seconds, CLOCK.measured_at)
-    CLOCK.seconds = CLOCK.measured_at = None
+    saved = CLOCK.seconds
+    CLOCK.seconds = None
     yield
-    CLOCK.seconds, CLOCK.measured_at = saved
+    CLOCK.seconds = saved
 
 
 @pytest.fixture

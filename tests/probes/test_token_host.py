@@ -109,7 +109,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
-def load(monkeypatch: pytest.MonkeyPatch, path: Path | None = None, **env: str) -> AgentConfig:
+def load(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], path: Path | None = None) -> AgentConfig:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return load_config(path)
@@ -119,7 +119,7 @@ IAM = {"AGENT_DB_DSN": "postgresql://app@localhost:15432/orders", "AGENT_DB_IAM_
 
 
 def test_the_variable_sets_host_port_and_region(monkeypatch: pytest.MonkeyPatch) -> None:
-    (target,) = load(monkeypatch, **IAM, AGENT_DB_IAM_HOST=f" {RDS_HOST}:5432 ").targets
+    (target,) = load(monkeypatch, {**IAM, "AGENT_DB_IAM_HOST": f" {RDS_HOST}:5432 "}).targets
     assert (target.host, target.port, target.token_host, target.token_port) == ("localhost", 15432, RDS_HOST, 5432)
     assert target.region == REGION  # from the endpoint name: localhost names no region
 
@@ -130,7 +130,7 @@ def test_the_yaml_key_sets_it_per_connection(monkeypatch: pytest.MonkeyPatch, tm
         "database:\n  connections:\n    orders:\n      dsn: postgresql://app@127.0.0.1:15432/orders\n"
         f"      aws_iam_auth: {{enabled: true, host: {RDS_HOST}}}\n"
     )
-    (target,) = load(monkeypatch, path).targets
+    (target,) = load(monkeypatch, {}, path).targets
     assert (target.token_host, target.token_port, target.region) == (RDS_HOST, 15432, REGION)
 
 
@@ -153,7 +153,7 @@ def test_bad_values_are_configuration_errors(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        load(monkeypatch, **{**IAM, **env})
+        load(monkeypatch, {**IAM, **env})
     text = "\n".join(caught.value.problems)
     assert expected in text, text
     assert "expected the RDS endpoint" in text or "not enabled" in text
@@ -163,5 +163,5 @@ def test_the_variable_with_config_connections_is_refused(monkeypatch: pytest.Mon
     path = tmp_path / "agent.yaml"
     path.write_text("database:\n  connections:\n    orders:\n      dsn: postgresql://app:pw@127.0.0.1/orders\n")
     with pytest.raises(ConfigError) as caught:
-        load(monkeypatch, path, AGENT_DB_IAM_HOST=RDS_HOST)
+        load(monkeypatch, {"AGENT_DB_IAM_HOST": RDS_HOST}, path)
     assert "AGENT_DB_IAM_HOST: applies to AGENT_DB_DSN" in "\n".join(caught.value.problems)

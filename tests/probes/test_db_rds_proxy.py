@@ -51,7 +51,7 @@ PG_ANSWERS = [
     ("The password that was provided for the role app is wrong.", Reason.AUTH, "db:proxy_password", "same secret"),
     (
         "The maximum number of client connections to the proxy exceeded 1000.",
-        Reason.THROTTLED,
+        Reason.SERVER,
         "db:proxy_connections",
         "ClientConnections",
     ),
@@ -109,7 +109,7 @@ async def test_an_iam_token_rejected_by_the_proxy_is_auth_with_the_proxy_checkli
 @pytest.mark.parametrize(
     ("errno", "text", "reason", "code"),
     [
-        (1040, "Number simultaneous connections exceeded (1000)", Reason.THROTTLED, "db:proxy_connections"),
+        (1040, "Number simultaneous connections exceeded (1000)", Reason.SERVER, "db:proxy_connections"),
         (3159, "This RDS Proxy requires TLS connections.", Reason.TLS, "db:proxy_requires_tls"),
         (9501, "Timed-out waiting to acquire database connection", Reason.SERVER, "db:proxy_borrow_timeout"),
         (1040, "IAM authentication rate limit exceeded", Reason.THROTTLED, "mysql:1040:throttled"),

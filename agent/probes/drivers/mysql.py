@@ -70,8 +70,6 @@ TABLE: Mapping[int | type[BaseException], Rule | Mapping[type[BaseException], Ru
     1129: Rule(Reason.SERVER, "host blocked after too many connection errors"),
     1053: Rule(Reason.SERVER, "server shutting down"),
     3159: Rule(Reason.TLS, "server requires TLS"),
-    # RDS Proxy: "ERROR 9501 (HY000): Timed-out waiting to acquire database connection" (RDS Proxy troubleshooting)
-    9501: Rule(Reason.SERVER, "RDS Proxy got no database connection in time", "db:proxy_borrow_timeout"),
     2013: Rule(Reason.NETWORK, "lost connection"),
     2006: Rule(Reason.NETWORK, "server has gone away"),
     2003: {
@@ -100,13 +98,19 @@ TABLE: Mapping[int | type[BaseException], Rule | Mapping[type[BaseException], Ru
 # Connections rate limit exceeded (limit_value)" and "ERROR 1040 (HY000): IAM authentication rate limit exceeded".
 MESSAGES: Mapping[str, Rule] = {
     "rate limit exceeded": Rule(Reason.THROTTLED, "RDS Proxy is throttling new logins", "mysql:1040:throttled"),
-    # Same page: "ERROR 1040 (HY000): Number simultaneous connections exceeded (limit_value)" and "ERROR 3159 (HY000):
-    # This RDS Proxy requires TLS connections." (3159 alone is MySQL's require_secure_transport). Hints: proxy.py.
+    # Same page: "ERROR 1040 (HY000): Number simultaneous connections exceeded (limit_value)" (a limit on connections
+    # at once, not a rate: `server`, like 1040 itself), "ERROR 3159 (HY000): This RDS Proxy requires TLS connections."
+    # (3159 alone is MySQL's require_secure_transport) and "ERROR 9501 (HY000): Timed-out waiting to acquire database
+    # connection". Hints: proxy.py.
     "simultaneous connections exceeded": Rule(
-        Reason.THROTTLED, "RDS Proxy is at its limit of client connections", "db:proxy_connections"
+        Reason.SERVER, "RDS Proxy is at its limit of client connections", "db:proxy_connections"
     ),
     "this rds proxy requires tls connections": Rule(Reason.TLS, "RDS Proxy requires TLS", "db:proxy_requires_tls"),
+    "timed-out waiting to acquire database connection": Rule(
+        Reason.SERVER, "RDS Proxy got no database connection in time", "db:proxy_borrow_timeout"
+    ),
 }
+_PROXY_ERRNOS = frozenset({1040, 3159, 9501})  # the numbers RDS Proxy's own answers come with
 
 
 def classify(exc: BaseException) -> Failure | None:
@@ -115,7 +119,7 @@ def classify(exc: BaseException) -> Failure | None:
         return too_large
     errno = exc.args[0] if isinstance(exc, pymysql.err.MySQLError) and exc.args else None
     said = next(
-        (r for fragment, r in MESSAGES.items() if errno in (1040, 3159) and fragment in _text(exc).lower()), None
+        (r for fragment, r in MESSAGES.items() if errno in _PROXY_ERRNOS and fragment in _text(exc).lower()), None
     )
     if said is not None:
         return _failure(said, exc, "")

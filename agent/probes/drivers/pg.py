@@ -90,8 +90,8 @@ MESSAGES: Mapping[str, Rule] = {
     ),
     # The proxy's other answers, as listed on the same page ("Troubleshooting RDS Proxy issues with RDS for
     # PostgreSQL"); their SQLSTATE is not documented (28000 is seen with the TLS one). Hints: drivers/proxy.py.
-    "maximum number of client connections to the proxy exceeded": Rule(
-        Reason.THROTTLED, "RDS Proxy is at its limit of client connections", "db:proxy_connections"
+    "maximum number of client connections to the proxy exceeded": Rule(  # at once, not a rate: like 53300
+        Reason.SERVER, "RDS Proxy is at its limit of client connections", "db:proxy_connections"
     ),
     "this rds proxy requires tls connections": Rule(Reason.TLS, "RDS Proxy requires TLS", "db:proxy_requires_tls"),
     "allowed only with ssl connections": Rule(  # "IAM [authentication] is allowed only with SSL connections."

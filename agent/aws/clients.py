@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from agent.aws.capped_http import capped
+from agent.aws.clock import note_date
 from agent.aws.container import container_fetcher, refuse_redirects
 from agent.aws.errors import note_endpoint, note_operation
 from agent.config.aws_env import (
@@ -103,6 +104,7 @@ class AwsClients:
         # own STS clients (web identity, role profiles) note their calls too.
         self._session.register("after-call", note_endpoint)
         self._session.register("after-call-error", note_operation)
+        self._session.register("after-call", note_date)  # each answer's Date against this clock (clock skew)
         # The default config of every client of the session, the chain's own STS clients included (botocore merges
         # it under theirs): without it a throttled AssumeRoleWithWebIdentity retries in legacy mode, 5 calls and
         # ~10 s, and the credentials probe times out instead of saying `throttled`.

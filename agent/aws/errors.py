@@ -107,6 +107,13 @@ SERVER_CODES = frozenset(
         "IDPCommunicationError",  # STS could not reach the token's OIDC issuer; transient
     }
 )
+# SigV4's answers to a request signed more than 5 minutes from AWS's time: SignatureDoesNotMatch (query services such
+# as STS) or InvalidSignatureException (JSON services such as Secrets Manager), with "Signature expired: <signed> is
+# now earlier than <server> (<server> - 5 min.)" or "Signature not yet current: <signed> is still later than <server>
+# (<server> + 5 min.)". Not a wrong secret key: the same code with another message is one.
+CLOCK_SKEW_CODE = "aws:clock_skew"
+CLOCK_SKEW_CODES = frozenset({"SignatureDoesNotMatch", "InvalidSignatureException"})
+CLOCK_SKEW_MESSAGES = ("Signature expired", "Signature not yet current")
 NO_CREDENTIALS_MESSAGE = (
     "no AWS credentials: the task definition has no task role (taskRoleArn), and no other source"
     " (AWS_ACCESS_KEY_ID, AWS_PROFILE, instance role) provided any"
@@ -175,6 +182,8 @@ def _client_error(exc: Any, service: str) -> Failure:
     prefix = AWS_CALLS[operation][1] if operation in AWS_CALLS else service
     reason = _reason_for(code, status)
     full_code = f"aws:throttled:{code}" if reason is Reason.THROTTLED else f"{prefix}:{code}"
+    if code in CLOCK_SKEW_CODES and any(text in message for text in CLOCK_SKEW_MESSAGES):
+        reason, full_code = Reason.AUTH, CLOCK_SKEW_CODE  # the clock, not the secret key: see CLOCK_SKEW_MESSAGES
     text = f"{operation} failed: {code}: {message}".rstrip(": ")
     return Failure(reason, full_code, text, details=call_details(operation, endpoint))
 
@@ -300,6 +309,15 @@ COMMON_HINTS: Mapping[str, str] = {
         "{service} answered with more than the agent's cap on one answer (1 MiB), which no real answer to these"
         " calls comes near: something else answers at that address. Check where the task's AWS traffic goes"
         " (AWS_ENDPOINT_URL*, HTTPS_PROXY, a VPC endpoint's DNS, AWS_CONTAINER_CREDENTIALS_FULL_URI)"
+    ),
+    CLOCK_SKEW_CODE: (
+        "this task's clock is off from AWS's by more than SigV4 allows ({clock_skew}); AWS refuses every request,"
+        " and the database every RDS IAM token, signed more than 5 minutes off. On ECS on EC2 the container"
+        " has the instance's clock: on the instance run `chronyc tracking` and `chronyc sources`, and point chrony"
+        " at the Amazon Time Sync Service (server 169.254.169.123 prefer iburst, or fd00:ec2::123 on Nitro"
+        " instances over IPv6). On Fargate AWS keeps the clock synced itself: check that AWS_ENDPOINT_URL or an"
+        " HTTPS proxy does not answer in AWS's place with its own Date, and that the image does not fake the time"
+        " (libfaketime); otherwise replace the task and report it to AWS Support"
     ),
     "throttled": (
         "AWS is throttling {service} for this account: fewer calls fleet-wide help (the agent caches secrets"

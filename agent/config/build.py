@@ -13,6 +13,7 @@ from agent.config.backend import app_config
 from agent.config.dsn import Dsn, DsnError, SslMode, arn_region, parse_dsn, region_from_host
 from agent.config.echo import did_you_mean, shown
 from agent.config.hosts import host_problem, normal_host
+from agent.config.iam_host import parse_iam_host
 from agent.config.inputs import ECS_METADATA_VARIABLE, ConfigFile, ConnectionFile, EnvSettings, format_validation_error
 from agent.config.models import APP_TARGET, AgentConfig, ConfigError, ExpectRole, TargetConfig
 
@@ -70,6 +71,8 @@ class _Source:
     shared: _Credentials | None = None  # the globals, for a connection without credentials of its own
     expect_role: str | None = None  # as given: writer, reader or any
     expect_role_field: str = "AGENT_DB_EXPECT_ROLE"  # where it was set, for the error message
+    iam_host: str | None = None  # AGENT_DB_IAM_HOST / aws_iam_auth.host, as given
+    iam_host_field: str = "AGENT_DB_IAM_HOST"
 
 
 def build_config(env: EnvSettings, file: ConfigFile | None, standard: Mapping[str, str]) -> AgentConfig:
@@ -94,6 +97,11 @@ def build_config(env: EnvSettings, file: ConfigFile | None, standard: Mapping[st
 
 def _sources(env: EnvSettings, file: ConfigFile | None, problems: list[str]) -> list[_Source]:
     connections = file.database.connections if file and file.database else {}
+    if connections and env.db_iam_host is not None:
+        problems.append(
+            "AGENT_DB_IAM_HOST: applies to AGENT_DB_DSN; with database.connections in --config set"
+            " aws_iam_auth.host on the connection it is for"
+        )
     if connections and env.db_dsn is not None:
         problems.append("AGENT_DB_DSN: set either AGENT_DB_DSN or database.connections in --config, not both")
         return []
@@ -127,6 +135,7 @@ def _sources(env: EnvSettings, file: ConfigFile | None, problems: list[str]) -> 
             sslrootcert=env.db_sslrootcert,
             user_hint="put it in the DSN or set AGENT_DB_USER",
             expect_role=env.db_expect_role,
+            iam_host=env.db_iam_host,
         )
     ]
 
@@ -156,6 +165,8 @@ def _file_source(name: str, conn: ConnectionFile, env: EnvSettings) -> _Source:
         expect_role_field=(
             f"database.connections.{shown_name}.expect_role" if conn.expect_role is not None else "AGENT_DB_EXPECT_ROLE"
         ),
+        iam_host=iam.host,
+        iam_host_field=f"database.connections.{shown_name}.aws_iam_auth.host",
     )
 
 
@@ -193,8 +204,9 @@ def _target(src: _Source, standard: Mapping[str, str], problems: list[str]) -> T
     _check_credential_source(src, password, problems)
     sslmode = _sslmode(src, dsn, problems)
     expect_role = _expect_role(src, problems)
+    iam = parse_iam_host(src.iam_host, field=src.iam_host_field, iam_auth=src.iam_auth, problems=problems)
     configured = src.region or standard.get("AWS_REGION") or standard.get("AWS_DEFAULT_REGION")
-    region = configured or region_from_host(dsn.host) or arn_region(src.secret_id)
+    region = configured or region_from_host(iam.host if iam else dsn.host) or arn_region(src.secret_id)
     _check_region(src, region, problems)
     if len(problems) > before:
         return None
@@ -211,6 +223,8 @@ def _target(src: _Source, standard: Mapping[str, str], problems: list[str]) -> T
         password_from=src.password_from if password is not None else None,
         secret_id=src.secret_id,
         iam_auth=src.iam_auth,
+        iam_host=iam.host if iam else None,
+        iam_port=iam.port if iam else None,
         region=region,
         configured_region=configured,
         dsn=dsn.render(),

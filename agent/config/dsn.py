@@ -50,6 +50,10 @@ _DELIMITERS = "/?#@[]"
 _ENCODINGS = "'/' as %2F, '?' as %3F, '#' as %23, '@' as %40, '[' as %5B, ']' as %5D, '%' as %25"
 # "$TOKEN", "${DB_PASSWORD}", "<password>", "{{ token }}": templates, not passwords.
 _PLACEHOLDER = re.compile(r"^(\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|<[^>]*>|\{\{.*\}\})$")
+# An RDS Proxy endpoint: NAME.proxy-XXXX.REGION.rds.amazonaws.com (its default endpoint), or
+# NAME.endpoint.proxy-XXXX.REGION.rds.amazonaws.com (one made with create-db-proxy-endpoint, e.g. a read-only one);
+# RDS User Guide, "Working with Amazon RDS Proxy endpoints".
+_RDS_PROXY_NAME = re.compile(r"^[^.]+(?:\.endpoint)?\.proxy-[a-z0-9]+\.", re.IGNORECASE)  # then REGION.rds...
 _RDS_HOST = re.compile(r"\.([a-z]{2}(?:-[a-z]+)+-\d)\.rds\.amazonaws\.com(?:\.cn)?$", re.IGNORECASE)
 
 
@@ -183,6 +187,11 @@ def region_from_host(host: str) -> str | None:
     """The AWS region in an RDS endpoint such as db.abc.eu-west-1.rds.amazonaws.com, if it is one."""
     match = _RDS_HOST.search(host)
     return match.group(1).lower() if match else None
+
+
+def is_proxy_host(host: str) -> bool:
+    """Whether `host` is an RDS Proxy endpoint (its region comes from region_from_host like any RDS endpoint's)."""
+    return _RDS_PROXY_NAME.match(host) is not None and region_from_host(host) is not None
 
 
 def arn_region(arn: str | None) -> str | None:

@@ -25,6 +25,7 @@ class EnvSettings(BaseSettings):
     db_password: SecretStr | None = None
     db_secret_id: str | None = None
     db_iam_auth: bool | None = None
+    db_iam_host: str | None = None  # the RDS endpoint the IAM token is signed for (agent.config.iam_host)
     db_user: str | None = None
     db_sslrootcert: str | None = None
     db_expect_role: str | None = None
@@ -74,6 +75,7 @@ class IamAuthFile(_Section):
     enabled: bool = False
     region: str | None = None
     db_user: str | None = None
+    host: str | None = None  # the RDS endpoint to sign the token for, when the DSN's host is another name
 
 
 class ConnectionFile(_Section):

@@ -77,6 +77,8 @@ class TargetConfig(BaseModel):
     password_from: str | None = None  # where `password` was set (AGENT_DB_PASSWORD, "the password in ...dsn")
     secret_id: str | None = None
     iam_auth: bool = False
+    iam_host: str | None = None  # AGENT_DB_IAM_HOST: the RDS endpoint the token is signed for, if not `host`
+    iam_port: int | None = None  # its port, if given and not `port`
     region: str | None = None  # where AWS calls for this target go
     configured_region: str | None = None  # what the user set explicitly, compared with the host's region
     dsn: str  # rendered without password, for messages
@@ -92,6 +94,16 @@ class TargetConfig(BaseModel):
     def address(self) -> str:
         """host:port, an IPv6 host in brackets."""
         return address(self.host, self.port)
+
+    @property
+    def token_host(self) -> str:
+        """The host an IAM token is signed for: AGENT_DB_IAM_HOST, else the connection's host."""
+        return self.iam_host or self.host
+
+    @property
+    def token_port(self) -> int:
+        """The port an IAM token is signed for: AGENT_DB_IAM_HOST's, else the connection's port."""
+        return self.iam_port or self.port
 
 
 # The backend probe's target name in /status, the metrics and the logs (its probe name is `app`).

@@ -151,6 +151,14 @@ def _status_metrics(snapshot: Snapshot) -> Iterator[Metric]:
         )
         expiry.add_metric([], snapshot.aws.expires_at.timestamp())
         yield expiry
+    if snapshot.clock_skew_seconds is not None:
+        skew = GaugeMetricFamily(
+            f"{PREFIX}clock_skew_seconds",
+            "AWS's clock minus this task's, from the Date header of the last AWS answer (absent before one);"
+            " AWS refuses signatures beyond 300 s either way.",
+        )
+        skew.add_metric([], snapshot.clock_skew_seconds)
+        yield skew
 
 
 def _cost_metrics(counters: CallCounters) -> Iterator[Metric]:

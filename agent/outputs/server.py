@@ -124,6 +124,7 @@ def status_body(snapshot: Snapshot, full: bool) -> dict[str, object]:
         "version": snapshot.version,
         "failing": [f.as_dict() for f in snapshot.failing],
         "probes": [_probe_entry(view, full) for view in snapshot.probes],
+        "clock_skew_seconds": snapshot.clock_skew_seconds,  # AWS's Date minus this clock; null before an answer
     }
     if full and snapshot.aws is not None:
         body["aws"] = _aws_entry(snapshot.aws)

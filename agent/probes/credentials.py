@@ -11,6 +11,7 @@ from agent.aws import errors as aws_errors
 from agent.aws.clients import AwsClients
 from agent.aws.hints import aws_hint, call_facts
 from agent.probes.base import Details, now
+from agent.shared.clock import AWS_SIGNATURE_WINDOW_SECONDS, CLOCK, CLOCK_SKEW_LIMIT_SECONDS
 from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope
 from agent.shared.redact import SECRETS
 
@@ -91,6 +92,7 @@ class CredentialsProbe:
         SECRETS.add(frozen.secret_key)
         SECRETS.add(frozen.token)
         verified = await self._verify(frozen)
+        _check_clock()
         return self._details(verified)
 
     async def _verify(self, frozen: Any) -> bool:
@@ -122,6 +124,8 @@ class CredentialsProbe:
             details["account"], details["arn"] = self.identity.account, self.identity.arn
         age = 0.0 if verified_now or self._verified_at is None else now() - self._verified_at
         details["verified"] = "now" if verified_now else f"{age:.0f}s ago"
+        if CLOCK.seconds is not None:
+            details["clock_skew_seconds"] = f"{CLOCK.seconds:+.1f}"
         return details
 
     def classify(self, exc: BaseException) -> Failure | None:
@@ -136,6 +140,18 @@ class CredentialsProbe:
         return aws_hint(failure, facts, _HINTS)
 
 
+def _check_clock() -> None:
+    """Fail while AWS still answers: past CLOCK_SKEW_LIMIT_SECONDS the next drift makes every signature expire."""
+    if CLOCK.excessive:
+        raise ProbeFailure(
+            Reason.AUTH,
+            aws_errors.CLOCK_SKEW_CODE,
+            f"{CLOCK.describe()} (the Date header of AWS's last answer against this task's clock): beyond"
+            f" {CLOCK_SKEW_LIMIT_SECONDS:.0f} s the agent fails, beyond {AWS_SIGNATURE_WINDOW_SECONDS:.0f} s AWS"
+            " refuses every signed request and the database every RDS IAM token",
+        )
+
+
 def credential_facts(aws: AwsClients, provider: str | None) -> dict[str, str]:
     """Hint values about where this task's credentials come from (names, URLs and paths, never a token)."""
     endpoint = aws.container_endpoint
@@ -146,6 +162,7 @@ def credential_facts(aws: AwsClients, provider: str | None) -> dict[str, str]:
         "web_identity_token_file": irsa.token_file or "(unset)",
         "proxy_state": _proxy_state(aws, endpoint.url if endpoint else None),
         "endpoint_host": "169.254.170.2",
+        "clock_skew": CLOCK.describe() or "see the message",
     }
     if aws.account_id:
         facts["account"] = aws.account_id

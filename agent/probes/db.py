@@ -29,6 +29,7 @@ from agent.probes.drivers.hints import COMMON_HINTS
 from agent.probes.drivers.role import UNKNOWN_ADDRESS, mismatch, role_details
 from agent.probes.drivers.tls import verification
 from agent.probes.drivers.wire import login_or_wrong_server
+from agent.probes.iam_login import login_note
 from agent.probes.pacing import LoginGate, LoginPacing
 from agent.probes.rereads import SecretRereads
 from agent.probes.rotation import CODES as ROTATION_CODES
@@ -150,7 +151,10 @@ class DatabaseProbe:
             key = next((k for prefix, k in _TIMEOUT_HINTS if self.step.startswith(prefix)), _CONNECTED)
         if failure.reason is Reason.DNS and region_from_host(self.config.host):
             reason = "dns:rds"  # an RDS endpoint name (instance, cluster, proxy): what is true of those
-        return render(pick(table, key, reason), facts)
+        text = render(pick(table, key, reason), facts)
+        if failure.reason is Reason.AUTH and (note := login_note(self.config, failure.code)):
+            return f"{note} {text}" if text else note  # the token's name or clock, a proxy: before the checklist
+        return text
 
     # -- one run ------------------------------------------------------------------------------------------
 

@@ -13,8 +13,9 @@ from agent.aws.hints import aws_hint, call_facts
 from agent.config.dsn import region_from_host
 from agent.config.facts import target_facts
 from agent.config.models import TargetConfig
-from agent.probes.base import Details, TargetState, now
+from agent.probes.base import NOTE, Details, TargetState, now
 from agent.probes.credentials import credential_facts
+from agent.probes.iam_login import token_host_note
 from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope
 from agent.shared.redact import SECRETS
 
@@ -69,8 +70,8 @@ class TokenProbe:
 
     @property
     def host_region(self) -> str | None:
-        """The region in the RDS host name, if the host is an RDS endpoint."""
-        return region_from_host(self._config.host)
+        """The region in the RDS host name the token is signed for, if that is an RDS endpoint."""
+        return region_from_host(self._config.token_host)
 
     async def run(self) -> Details:
         """Check the region, then reuse a young token or sign a new one."""
@@ -81,7 +82,8 @@ class TokenProbe:
         if state.token is not None and age is not None and self._young(age):
             return self._details(region, user, reused=True, age=age)
         self._step = f"signing an RDS auth token for {user} in {region}"
-        token = await self._aws.generate_db_auth_token(self._config.host, self._config.port, user, region)
+        config = self._config
+        token = await self._aws.generate_db_auth_token(config.token_host, config.token_port, user, region)
         SECRETS.add(token)
         state.token, state.token_generated_at = SecretStr(token), now()
         self._generated_wall = time.time()
@@ -96,7 +98,7 @@ class TokenProbe:
             raise ProbeFailure(
                 Reason.CONFIG,
                 "token:region_mismatch",
-                f"the database host {self._config.host} is in {host_region} but the agent is configured for"
+                f"the database host {self._config.token_host} is in {host_region} but the agent is configured for"
                 f" {configured}: a token signed for {configured} is rejected",
             )
         region = host_region or self._config.region
@@ -108,10 +110,14 @@ class TokenProbe:
 
     def _details(self, region: str, user: str, *, reused: bool, age: float) -> Details:
         details = {"region": region, "user": user, "reused": "true" if reused else "false"}
+        if self._config.iam_host is not None:  # signed for another name than the connection's
+            details["signed_for"] = f"{self._config.token_host}:{self._config.token_port}"
         details["age_seconds"] = f"{age:.0f}"
         if self._generated_wall is not None:
             expires = datetime.fromtimestamp(self._generated_wall + RDS_TOKEN_EXPIRES_SECONDS, UTC)
             details["expires_at"] = expires.isoformat()
+        if note := token_host_note(self._config):  # `check` says it before the login fails
+            details[NOTE] = note
         return details
 
     def classify(self, exc: BaseException) -> Failure | None:
@@ -121,6 +127,6 @@ class TokenProbe:
     def hint(self, failure: Failure) -> str:
         """The next step, with this target's host, port, user and regions filled in."""
         facts = {**target_facts(self._config), **credential_facts(self._aws, None), **call_facts(failure, "rds")}
-        facts.update(host_region=self.host_region or "<host region>")
+        facts.update(host_region=self.host_region or "<host region>", host=self._config.token_host)
         facts["configured_region"] = self._config.configured_region or "<region>"
         return aws_hint(failure, facts, _HINTS)

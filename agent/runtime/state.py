@@ -33,6 +33,7 @@ from agent.runtime.readiness import (
     is_stalled,
     still_failing,
 )
+from agent.shared.clock import CLOCK
 from agent.shared.reasons import NOT_RUN_CODE, Reason, Scope, default_scope
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class Snapshot:
     probes: tuple[ProbeView, ...]
     aws: AwsIdentity | None
     version: str = __version__
+    clock_skew_seconds: float | None = None  # server minus local, from the last AWS answer (agent.shared.clock)
     failure_threshold: int = 1  # failures in a row before a probe counts (a failure below it is pending)
 
 
@@ -255,6 +257,7 @@ class AgentState:
                 failing=readiness.failing,
                 probes=tuple(record.view() for record in self._records.values()),
                 aws=self._aws,
+                clock_skew_seconds=CLOCK.seconds,
                 failure_threshold=self._config.failure_threshold,
             )
         return self._snapshot

@@ -197,17 +197,24 @@ def _makers() -> dict[str, tuple[ProbeMaker, tuple[str, ...]]]:
     shared = "agent.probes.drivers.hints.COMMON_HINTS"
     tls = "agent.probes.drivers.tls.HINTS"
     role = "agent.probes.drivers.role.HINTS"  # writer or reader: in COMMON_HINTS too, shown by both engines
+    proxy = "agent.probes.drivers.proxy.HINTS"  # RDS Proxy's own answers: in COMMON_HINTS too
     aws = ("agent.aws.errors.COMMON_HINTS", "agent.aws.hints.AWS_CODE_HINTS", "agent.aws.hints.PROVIDER_HINTS")
     makers: dict[str, tuple[ProbeMaker, tuple[str, ...]]] = {
-        "db-pg": (lambda: _database(Engine.POSTGRESQL, False), (shared, tls, role, "agent.probes.drivers.pg.HINTS")),
+        "db-pg": (
+            lambda: _database(Engine.POSTGRESQL, False),
+            (shared, tls, role, proxy, "agent.probes.drivers.pg.HINTS"),
+        ),
         "db-pg-iam": (
             lambda: _database(Engine.POSTGRESQL, True),
-            (shared, tls, role, "agent.probes.drivers.pg.HINTS", "agent.probes.drivers.pg.IAM_HINTS"),
+            (shared, tls, role, proxy, "agent.probes.drivers.pg.HINTS", "agent.probes.drivers.pg.IAM_HINTS"),
         ),
-        "db-mysql": (lambda: _database(Engine.MYSQL, False), (shared, tls, role, "agent.probes.drivers.mysql.HINTS")),
+        "db-mysql": (
+            lambda: _database(Engine.MYSQL, False),
+            (shared, tls, role, proxy, "agent.probes.drivers.mysql.HINTS"),
+        ),
         "db-mysql-iam": (
             lambda: _database(Engine.MYSQL, True),
-            (shared, tls, role, "agent.probes.drivers.mysql.HINTS", "agent.probes.drivers.mysql.IAM_HINTS"),
+            (shared, tls, role, proxy, "agent.probes.drivers.mysql.HINTS", "agent.probes.drivers.mysql.IAM_HINTS"),
         ),
         "app": (_app, ("agent.probes.app.HINTS",)),
     }

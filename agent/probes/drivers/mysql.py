@@ -103,7 +103,19 @@ TABLE: Mapping[int | type[BaseException], Rule | Mapping[type[BaseException], Ru
 # Connections rate limit exceeded (limit_value)" and "ERROR 1040 (HY000): IAM authentication rate limit exceeded".
 MESSAGES: Mapping[str, Rule] = {
     "rate limit exceeded": Rule(Reason.THROTTLED, "RDS Proxy is throttling new logins", "mysql:1040:throttled"),
+    # Same page: "ERROR 1040 (HY000): Number simultaneous connections exceeded (limit_value)" (a limit on connections
+    # at once, not a rate: `server`, like 1040 itself), "ERROR 3159 (HY000): This RDS Proxy requires TLS connections."
+    # (3159 alone is MySQL's require_secure_transport) and "ERROR 9501 (HY000): Timed-out waiting to acquire database
+    # connection". Hints: proxy.py.
+    "simultaneous connections exceeded": Rule(
+        Reason.SERVER, "RDS Proxy is at its limit of client connections", "db:proxy_connections"
+    ),
+    "this rds proxy requires tls connections": Rule(Reason.TLS, "RDS Proxy requires TLS", "db:proxy_requires_tls"),
+    "timed-out waiting to acquire database connection": Rule(
+        Reason.SERVER, "RDS Proxy got no database connection in time", "db:proxy_borrow_timeout"
+    ),
 }
+_PROXY_ERRNOS = frozenset({1040, 3159, 9501})  # the numbers RDS Proxy's own answers come with
 
 
 def classify(exc: BaseException) -> Failure | None:
@@ -111,7 +123,9 @@ def classify(exc: BaseException) -> Failure | None:
     if (too_large := too_large_failure(exc)) is not None:
         return too_large
     errno = exc.args[0] if isinstance(exc, pymysql.err.MySQLError) and exc.args else None
-    said = next((r for fragment, r in MESSAGES.items() if errno == 1040 and fragment in _text(exc).lower()), None)
+    said = next(
+        (r for fragment, r in MESSAGES.items() if errno in _PROXY_ERRNOS and fragment in _text(exc).lower()), None
+    )
     if said is not None:
         return _failure(said, exc, "")
     if isinstance(errno, int):

@@ -90,6 +90,25 @@ MESSAGES: Mapping[str, Rule] = {
     "rate of connection to proxy exceeded": Rule(
         Reason.THROTTLED, "RDS Proxy is throttling new connections", "pg:throttled"
     ),
+    # The proxy's other answers, as listed on the same page ("Troubleshooting RDS Proxy issues with RDS for
+    # PostgreSQL"); their SQLSTATE is not documented (28000 is seen with the TLS one). Hints: drivers/proxy.py.
+    "maximum number of client connections to the proxy exceeded": Rule(  # at once, not a rate: like 53300
+        Reason.SERVER, "RDS Proxy is at its limit of client connections", "db:proxy_connections"
+    ),
+    "this rds proxy requires tls connections": Rule(Reason.TLS, "RDS Proxy requires TLS", "db:proxy_requires_tls"),
+    "allowed only with ssl connections": Rule(  # "IAM [authentication] is allowed only with SSL connections."
+        Reason.TLS, "RDS Proxy takes IAM logins only over TLS", "db:proxy_requires_tls"
+    ),
+    "iam authentication failed for": Rule(Reason.AUTH, "RDS Proxy rejected the IAM login", "db:proxy_iam_auth"),
+    "has no credentials for the role": Rule(
+        Reason.AUTH, "RDS Proxy has no secret for this database user", "db:proxy_no_credentials"
+    ),
+    "the password that was provided for the role": Rule(
+        Reason.AUTH, "RDS Proxy rejected the login (its secret differs)", "db:proxy_password"
+    ),
+    "timed-out waiting to acquire database connection": Rule(
+        Reason.SERVER, "RDS Proxy got no database connection in time", "db:proxy_borrow_timeout"
+    ),
 }
 
 

@@ -122,10 +122,17 @@ def test_rds_proxy_rate_limits_under_1040_are_throttled(text: str) -> None:
     assert text in failure.message
 
 
-@pytest.mark.parametrize("text", ["Too many connections", "Number simultaneous connections exceeded (500)"])
-def test_other_1040_answers_stay_server(text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Too many connections", "mysql:1040"),
+        ("Number simultaneous connections exceeded (500)", "db:proxy_connections"),
+    ],
+)
+def test_other_1040_answers_stay_server(text: str, code: str) -> None:
+    """The proxy's limit on connections at once is `server` like 1040's, with the proxy's own code (its hint)."""
     failure = mysql.classify(server_error(1040, text))
-    assert failure is not None and (failure.reason, failure.code) == (Reason.SERVER, "mysql:1040")
+    assert failure is not None and (failure.reason, failure.code) == (Reason.SERVER, code)
 
 
 def test_a_rate_limit_message_under_another_number_is_left_to_that_number() -> None:

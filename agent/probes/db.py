@@ -26,7 +26,7 @@ from agent.probes.base import NOTE, Details, Login, TargetState, now
 from agent.probes.db_facts import RESOLVED_ADDRESS
 from agent.probes.drivers.base import Connection, client_ssl_context, load_driver
 from agent.probes.drivers.hints import COMMON_HINTS
-from agent.probes.drivers.role import UNKNOWN_ADDRESS, mismatch, role_details
+from agent.probes.drivers.role import UNKNOWN_ADDRESS, RoleHold, mismatch, role_details
 from agent.probes.drivers.tls import verification
 from agent.probes.drivers.wire import login_or_wrong_server
 from agent.probes.iam_login import login_note
@@ -99,6 +99,7 @@ class DatabaseProbe:
         self._gate = LoginGate(pacing)  # pacing None (`check`): log in every run
         self._on_lost = on_lost  # wakes the scheduler when the server closes the kept connection
         self._relogin_timer: asyncio.TimerHandle | None = None
+        self._role_hold: RoleHold | None = None  # after a writer/reader mismatch: log in again once DNS moves
 
     async def run(self) -> Details:
         """Ping the kept connection, or log in anew and run SELECT 1; raise on failure."""
@@ -106,6 +107,8 @@ class DatabaseProbe:
         self._refetched = False
         if self._kept is not None and (details := await self._reuse(self._kept)) is not None:
             return details
+        if self._role_hold is not None:
+            await self._held(self._role_hold)
         await self._paced()
         try:
             conn, login = await self._login()
@@ -291,9 +294,20 @@ class DatabaseProbe:
         role = await self._bounded(conn.read_role())
         found = role_details(role, conn.peer)
         failure = mismatch(self.config.expect_role, role, self.config.host, {**details, **found})
+        self._role_hold = None
         if failure is not None:
+            if self.reauth_seconds is not None and conn.peer is not None:  # serve: hold logins until DNS moves
+                self._role_hold = RoleHold(failure, self.config.host, conn.peer, now())
             raise failure
         return found
+
+    async def _held(self, hold: RoleHold) -> None:
+        """Repeat a role mismatch without logging in while the host name still resolves to the same address."""
+        addresses = await self._resolve()
+        held = hold.still(addresses, now(), self.reauth_seconds or 0.0)
+        if held is not None:
+            raise held
+        self._role_hold = None
 
     # -- logins -------------------------------------------------------------------------------------------
 
@@ -439,14 +453,16 @@ class DatabaseProbe:
 
     # -- steps --------------------------------------------------------------------------------------------
 
-    async def _resolve(self) -> None:
+    async def _resolve(self) -> set[str]:
+        """The host's addresses (IPs, as strings); a name that does not resolve is `dns`."""
         host, port = self.config.host, self.config.port
         self.step = f"DNS lookup of {host}"
         loop = asyncio.get_running_loop()
         try:
-            await self._bounded(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            found = await self._bounded(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
         except socket.gaierror as exc:
             raise ProbeFailure(Reason.DNS, "db:dns", f"{host} does not resolve: {exc.strerror or exc}") from None
+        return {str(sockaddr[0]) for *_, sockaddr in found}
 
     async def _open(self, login: Login) -> Connection:
         if self._context is None:

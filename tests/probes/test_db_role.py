@@ -4,7 +4,9 @@ mismatch codes, their scope and hint, the facts on /metrics and /status, and no 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -24,10 +26,12 @@ from agent.shared.reasons import Reason, Scope
 from tests.outputs.test_metrics import parse, value
 from tests.support.databases import SETTLE_SECONDS, Server, target_for
 from tests.support.http import fetch, serve
+from tests.support.resolver import sitecustomize as resolver
 from tests.support.results import make_config
 from tests.support.standby import STANDBY_HOST, Pair
 
 TIMEOUT = 5.0
+FAILOVER_NAME = "orders.cluster-hold.eha.test"  # moved between the standby and the primary by the hosts file
 
 
 def target(pg_pair: Pair, cluster: PostgresSandbox, role: ExpectRole) -> TargetConfig:
@@ -92,18 +96,43 @@ async def test_a_matching_or_any_role_passes_and_reports_read_only(
     assert (result.details["read_only"], result.details["resolved_address"]) == (read_only, cluster.host)
 
 
-async def test_a_mismatch_keeps_no_connection_and_every_run_logs_in_anew(
+async def test_a_mismatch_keeps_no_connection_and_logs_in_anew_when_the_fresh_login_is_due(
     pg_pair: Pair, standby_admin: asyncpg.Connection
 ) -> None:
-    """In continuous mode the connection to the wrong role is closed, never kept: the next run is a fresh login."""
+    """In continuous mode the connection to the wrong role is closed, never kept; once AGENT_DB_REAUTH_SECONDS has
+    passed, the next run is a fresh login even though the address did not change."""
     config = target(pg_pair, pg_pair.standby, ExpectRole.WRITER)
-    probe = probe_for(config, keep=True)
+    probe = DatabaseProbe(config, TargetState(), timeout=TIMEOUT, keep_connection=True, reauth_seconds=0.2)
     for attempt in (1, 2):
         result = await run(probe)
         assert result.code == "db:read_only"
         assert probe._kept is None
         assert COUNTERS.db_connections_opened[config.name] == attempt
+        await asyncio.sleep(0.3)
     assert await _settled(standby_admin, pg_pair.user) == []
+
+
+async def test_after_a_mismatch_logins_wait_for_the_name_to_resolve_elsewhere(
+    pg_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve: while the name still resolves to the standby, a run repeats `db:read_only` after a DNS lookup alone
+    (no login: 10,000 tasks would otherwise log in to the old writer every interval); the first run after the name
+    resolves to the writer logs in and passes."""
+    hosts = tmp_path / "hosts.json"
+    await asyncio.to_thread(hosts.write_text, json.dumps({FAILOVER_NAME: STANDBY_HOST}))
+    monkeypatch.setitem(resolver._files, "hosts", str(hosts))
+    server = Server(Engine.POSTGRESQL, FAILOVER_NAME, pg_pair.standby.port, "postgres", "", "postgres")
+    config = target_for(server, pg_pair.user, password=SecretStr(pg_pair.password), expect_role=ExpectRole.WRITER)
+    probe = probe_for(config, keep=True)
+    first, held = await run(probe), await run(probe)
+    assert (first.code, held.code, held.scope) == ("db:read_only", "db:read_only", Scope.SHARED)
+    assert f"{FAILOVER_NAME} still resolves to {STANDBY_HOST}: the agent logs in again as soon as it" in held.message
+    assert COUNTERS.db_connections_opened[config.name] == 1
+    await asyncio.to_thread(hosts.write_text, json.dumps({FAILOVER_NAME: "127.0.0.1"}))  # the endpoint moved
+    fixed = await run(probe)
+    assert fixed.ok, fixed.message
+    assert COUNTERS.db_connections_opened[config.name] == 2
+    await probe.close()
 
 
 async def test_the_role_is_read_at_login_and_a_kept_connection_pings_select_1(

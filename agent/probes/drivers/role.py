@@ -46,6 +46,34 @@ class ServerRole:
     why: str  # e.g. "pg_is_in_recovery() is true: a hot standby"
 
 
+@dataclass(frozen=True, slots=True)
+class RoleHold:
+    """After a mismatch, no new login while the host name still resolves to the same address (serve only).
+
+    What fixes a failover is the name resolving to the new writer; until it does, a login per interval would only
+    repeat the answer, and at a fleet's scale (10,000 tasks, 10 s) be a storm of 1,000 logins/s on the old
+    writer. So each run looks the name up (no login, no query) and repeats the failure while the address is the
+    same, for at most `limit` seconds (AGENT_DB_REAUTH_SECONDS, the fresh-login cadence).
+    """
+
+    failure: ProbeFailure
+    host: str
+    address: str
+    since: float  # time.monotonic() of the mismatched login
+
+    def still(self, addresses: set[str], now: float, limit: float) -> ProbeFailure | None:
+        """The failure to repeat, or None: the name resolves elsewhere now, or the fresh-login cadence is due."""
+        left = limit - (now - self.since)
+        if self.address not in addresses or left <= 0:
+            return None
+        held = self.failure.failure
+        message = (
+            f"{held.message}; {self.host} still resolves to {self.address}: the agent logs in again as soon as it"
+            f" resolves elsewhere, or in {left:.0f}s"
+        )
+        return ProbeFailure(held.reason, held.code, message, held.scope, held.details)
+
+
 def peer_address(transport: Any) -> str | None:
     """The IP address a transport is connected to (its "peername": (host, port) or, for IPv6, (host, port, flow,
     scope)): what the host name resolved to for this connection; None when the transport does not say."""
@@ -78,7 +106,8 @@ _RECONNECT = (
     " connections stay where they were opened. Have the backend reconnect: close its pooled connections, and give"
     " the pool a maximum connection lifetime (HikariCP maxLifetime, SQLAlchemy pool_recycle, Go's"
     " SetConnMaxLifetime), so that new connections resolve {host} again; this holds for PostgreSQL and MySQL alike."
-    " The agent drops its own connection and logs in anew, with a fresh DNS lookup, on every run until it passes."
+    " The agent drops its own connection, looks the name up again on every run, and logs in anew as soon as it"
+    " resolves elsewhere (or every AGENT_DB_REAUTH_SECONDS), until it passes."
 )
 
 HINTS: Mapping[str, str] = {

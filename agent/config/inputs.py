@@ -24,6 +24,7 @@ class EnvSettings(BaseSettings):
     db_dsn: SecretStr | None = None  # may carry a password: never echoed
     db_password: SecretStr | None = None
     db_secret_id: str | None = None
+    db_password_parameter: str | None = None
     db_iam_auth: bool | None = None
     db_user: str | None = None
     db_sslrootcert: str | None = None
@@ -81,6 +82,7 @@ class ConnectionFile(_Section):
     dsn: str
     aws_iam_auth: IamAuthFile = IamAuthFile()
     secret_id: str | None = None
+    password_parameter: str | None = None  # an SSM Parameter Store name or ARN
     critical: bool = True  # false: an optional database (a reporting replica) never drains the task
 
 

@@ -67,6 +67,7 @@ class TargetConfig(BaseModel):
     password: SecretStr | None = None  # "" is a password (MariaDB's root has one), None is none
     password_from: str | None = None  # where `password` was set (AGENT_DB_PASSWORD, "the password in ...dsn")
     secret_id: str | None = None
+    password_parameter: str | None = None  # SSM Parameter Store name or ARN (AGENT_DB_PASSWORD_PARAMETER)
     iam_auth: bool = False
     region: str | None = None  # where AWS calls for this target go
     configured_region: str | None = None  # what the user set explicitly, compared with the host's region
@@ -76,7 +77,16 @@ class TargetConfig(BaseModel):
     @property
     def uses_aws(self) -> bool:
         """Whether this target needs AWS credentials."""
-        return self.iam_auth or self.secret_id is not None
+        return self.iam_auth or self.secret_id is not None or self.password_parameter is not None
+
+    @property
+    def password_reference(self) -> str | None:
+        """Where the agent reads the password from AWS, as messages name it: `secret ID`, `parameter NAME`."""
+        if self.secret_id is not None:
+            return f"secret {self.secret_id}"
+        if self.password_parameter is not None:
+            return f"parameter {self.password_parameter}"
+        return None
 
     @property
     def address(self) -> str:

@@ -82,8 +82,8 @@ class ConnectionFile(_Section):
     dsn: str
     aws_iam_auth: IamAuthFile = IamAuthFile()
     secret_id: str | None = None
-    password_parameter: str | None = None  # an SSM Parameter Store name or ARN
     critical: bool = True  # false: an optional database (a reporting replica) never drains the task
+    password_parameter: str | None = None  # an SSM Parameter Store name or ARN
 
 
 class DatabaseFile(BaseModel):

@@ -84,27 +84,48 @@ def test_a_parameter_without_a_region_asks_for_one(monkeypatch: pytest.MonkeyPat
 
 def test_secret_and_parameter_together_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """One AWS password source per database: which of two the task's password should match would be a guess."""
-    env = {"AGENT_DB_SECRET_ID": "prod/db", "AWS_REGION": "eu-west-1"}
-    text = problems(monkeypatch, AGENT_DB_DSN=DSN, AGENT_DB_PASSWORD_PARAMETER="/app/db/password", **env)
+    text = problems(
+        monkeypatch,
+        AGENT_DB_DSN=DSN,
+        AGENT_DB_PASSWORD_PARAMETER="/app/db/password",
+        AGENT_DB_SECRET_ID="prod/db",
+        AWS_REGION="eu-west-1",
+    )
     assert "AGENT_DB_PASSWORD_PARAMETER: AGENT_DB_SECRET_ID is set too" in text
 
 
 def test_iam_auth_and_a_parameter_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = {"AGENT_DB_IAM_AUTH": "true", "AWS_REGION": "eu-west-1"}
-    text = problems(monkeypatch, AGENT_DB_DSN=DSN, AGENT_DB_PASSWORD_PARAMETER="/app/db/password", **env)
+    text = problems(
+        monkeypatch,
+        AGENT_DB_DSN=DSN,
+        AGENT_DB_PASSWORD_PARAMETER="/app/db/password",
+        AGENT_DB_IAM_AUTH="true",
+        AWS_REGION="eu-west-1",
+    )
     assert "AGENT_DB_PASSWORD_PARAMETER" in text and "with IAM auth the token is the password" in text
 
 
 def test_a_parameter_needs_a_user_from_the_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
     """The parameter holds the password only (what ECS injects), so the user must be set elsewhere."""
-    env = {"AGENT_DB_PASSWORD_PARAMETER": "/app/db/password", "AWS_REGION": "eu-west-1"}
-    assert "database username not found" in problems(monkeypatch, AGENT_DB_DSN="postgresql://db.internal/d", **env)
+    text = problems(
+        monkeypatch,
+        AGENT_DB_DSN="postgresql://db.internal/d",
+        AGENT_DB_PASSWORD_PARAMETER="/app/db/password",
+        AWS_REGION="eu-west-1",
+    )
+    assert "database username not found" in text
 
 
 def test_a_static_password_and_a_parameter_go_together(monkeypatch: pytest.MonkeyPatch) -> None:
     """AGENT_DB_PASSWORD logs in; the parameter is the reference it is compared with (drift)."""
-    env = {"AGENT_DB_PASSWORD": "from-the-task-definition", "AWS_REGION": "eu-west-1"}
-    (target,) = load(monkeypatch, AGENT_DB_DSN=DSN, AGENT_DB_PASSWORD_PARAMETER="/app/db/password", **env).targets
+    config = load(
+        monkeypatch,
+        AGENT_DB_DSN=DSN,
+        AGENT_DB_PASSWORD_PARAMETER="/app/db/password",
+        AGENT_DB_PASSWORD="from-the-task-definition",
+        AWS_REGION="eu-west-1",
+    )
+    (target,) = config.targets
     assert target.password is not None and target.password_parameter == "/app/db/password"
 
 

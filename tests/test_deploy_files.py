@@ -128,9 +128,16 @@ def statements(name: str) -> dict[str, dict[str, Any]]:
 
 
 def test_task_role_policy_is_least_privilege() -> None:
-    """rds-db:connect on one dbuser, GetSecretValue on one secret, kms:Decrypt only via Secrets Manager."""
+    """rds-db:connect on one dbuser, GetSecretValue on one secret, GetParameter on one parameter (used only with
+    AGENT_DB_PASSWORD_PARAMETER), kms:Decrypt only via Secrets Manager and via Parameter Store."""
     granted = statements("task-role-policy.json")
-    assert set(granted) == {"rds-db:connect", "secretsmanager:GetSecretValue", "kms:Decrypt"}
+    assert set(granted) == {"rds-db:connect", "secretsmanager:GetSecretValue", "ssm:GetParameter", "kms:Decrypt"}
+    parameter = granted["ssm:GetParameter"]["Resource"]
+    assert re.fullmatch(r"arn:aws:ssm:[a-z0-9-]+:\d{12}:parameter/[A-Za-z0-9_./-]+", parameter), parameter
+    decrypts = [s for s in load("task-role-policy.json")["Statement"] if actions_of(s) == ["kms:Decrypt"]]
+    via = sorted(s["Condition"]["StringEquals"]["kms:ViaService"].split(".", 1)[0] for s in decrypts)
+    assert via == ["secretsmanager", "ssm"], via
+    granted["kms:Decrypt"] = next(s for s in decrypts if "secretsmanager" in str(s["Condition"]))
     dbuser = granted["rds-db:connect"]["Resource"]
     assert re.fullmatch(r"arn:aws:rds-db:[a-z0-9-]+:\d{12}:dbuser:db-[A-Z0-9]+/[a-z_][a-z0-9_]*", dbuser), dbuser
     assert granted["secretsmanager:GetSecretValue"]["Resource"] == env_of(containers()[AGENT])["AGENT_DB_SECRET_ID"]
@@ -358,7 +365,7 @@ def test_cloudformation_service_target_group_and_roles() -> None:
     assert resources["LogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     for role, policy in (("TaskRole", "task-role-policy.json"), ("ExecutionRole", "execution-role-policy.json")):
         (inline,) = resources[role]["Properties"]["Policies"]
-        in_template = {a for s in inline["PolicyDocument"]["Statement"] for a in actions_of(s)}
+        in_template = {a for s in inline["PolicyDocument"]["Statement"] for a in actions_of(resolved(s))}
         assert in_template == {a for s in load(policy)["Statement"] for a in actions_of(s)}, role
 
 

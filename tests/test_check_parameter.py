@@ -71,6 +71,7 @@ async def test_drift_names_the_parameter_whose_value_logs_in(
     assert fail.endswith("auth (db:password_drift, N ms)")
     assert f"the current value of parameter {name} logs in: AGENT_DB_PASSWORD differs from the parameter" in text
     assert f"read the password from parameter {name} (ECS `secrets` with valueFrom)" in text
+    assert f"or set that to the current value of parameter {name}" in text
     assert right[:6] not in text and stale[:6] not in text
     assert await pg_admin.settle(user, 0) == []  # the parameter's login was closed again
 

@@ -181,8 +181,8 @@ def _client_error(exc: Any, service: str) -> Failure:
     operation = str(exc.operation_name)
     prefix = AWS_CALLS[operation][1] if operation in AWS_CALLS else service
     reason = _reason_for(code, status)
-    code = _kms_refined(operation, code, message)
-    full_code = f"aws:throttled:{code}" if reason is Reason.THROTTLED else f"{prefix}:{code}"
+    suffix = _kms_refined(operation, code, message)
+    full_code = f"aws:throttled:{code}" if reason is Reason.THROTTLED else f"{prefix}:{suffix}"
     text = f"{operation} failed: {code}: {message}".rstrip(": ")
     return Failure(reason, full_code, text, details=call_details(operation, endpoint))
 

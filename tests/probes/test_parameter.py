@@ -152,6 +152,7 @@ async def test_kms_refusal_inside_the_ssm_answer_names_kms_decrypt(
     await stubbed(aws_env, aws_stub, "AccessDeniedException", message=KMS_DENIED)
     result = await run_probe(probe(parameter_target("/app/db/password"), aws)[0], PROBE_TIMEOUT)
     assert (result.reason, result.code) == (Reason.AUTH, "parameter:kms_access_denied")
+    assert result.message.startswith("GetParameter failed: AccessDeniedException: User: ")  # AWS's own code
     assert "allow `kms:Decrypt`" in result.hint and "kms:ViaService = ssm.eu-west-1.amazonaws.com" in result.hint
     assert "describe-parameters --parameter-filters Key=Name,Values=/app/db/password" in result.hint
 

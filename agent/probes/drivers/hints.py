@@ -60,7 +60,7 @@ COMMON_HINTS: Mapping[str, str] = {
     ),
     "db:password_drift": (
         "Make the task definition read the password from {password_reference} (ECS `secrets` with valueFrom) "
-        "instead of a fixed one ({static_password}), or set it to the secret's current value, and "
+        "instead of a fixed one ({static_password}), or set that to the current value of {password_reference}, and "
         "deploy a new task definition revision: running tasks keep the old value until they are replaced."
     ),
     "secret:rotation_in_progress": (

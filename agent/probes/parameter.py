@@ -51,7 +51,7 @@ _HINTS = {
         " `kms:Decrypt` on that key and `ssm:GetParameter` on {parameter_arn}"
     ),
     "parameter:ParameterNotFound": (
-        "there is no parameter {parameter} in {region} (or no version with that label): check the name, which is"
+        "there is no parameter {parameter} in {region}{label_note}: check the name, which is"
         " case sensitive, and the region with `aws ssm get-parameter --name {parameter} --region {region} --query"
         " Parameter.ARN`; AGENT_DB_PASSWORD_PARAMETER also takes the parameter's ARN, which carries the region"
     ),
@@ -171,6 +171,8 @@ class ParameterProbe:
         base, selector = split_selector(self._parameter)
         facts.update(region=region, parameter=self._parameter, parameter_name=name, selector=selector or "asked for")
         facts.setdefault("account", "<account>")
+        labelled = selector and not selector.isdigit()  # GetParameter says ParameterNotFound for an unknown label
+        facts["label_note"] = f" (or it has no version labelled {selector})" if labelled else ""
         computed = f"arn:aws:ssm:{region}:{facts['account']}:parameter/{name.lstrip('/')}"
         facts["parameter_arn"] = self.arn or (base if base.startswith("arn:") else computed)
         if failure.reason is Reason.THROTTLED:  # Parameter Store's own throughput, not the shared AWS words

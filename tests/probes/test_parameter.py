@@ -119,6 +119,16 @@ async def test_missing_parameter_is_config_naming_the_name_and_region(
     result = await run_probe(p, PROBE_TIMEOUT)
     assert (result.reason, result.code, result.scope) == (Reason.CONFIG, "parameter:ParameterNotFound", Scope.TASK)
     assert f"get-parameter --name /eha/no/such/parameter --region {REGION}" in result.hint
+    assert "labelled" not in result.hint  # no :LABEL asked for
+
+
+async def test_an_unknown_label_is_parameter_not_found_saying_so(
+    task_role: CredentialsEndpoint, aws: AwsClients, moto: Moto
+) -> None:
+    name, _ = await moto.parameter(PASSWORD)
+    result = await run_probe(probe(parameter_target(f"{name}:prod"), aws)[0], PROBE_TIMEOUT)
+    assert result.code == "parameter:ParameterNotFound"
+    assert f"there is no parameter {name}:prod in {REGION} (or it has no version labelled prod)" in result.hint
 
 
 async def test_missing_version_is_config_naming_the_history_command(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 
 import pytest
+from aiohttp import web
 
 from agent.aws.clients import AwsClients, attempt_budget
 from agent.config.models import TargetConfig
@@ -19,6 +21,7 @@ from tests.support.aws import (
     REGION,
     AwsEnv,
     AwsErrorStub,
+    LoopbackHttp,
     Moto,
     assert_clean,
     aws_calls,
@@ -226,3 +229,24 @@ async def test_no_region_is_config(aws_env: AwsEnv, aws: AwsClients) -> None:
 def test_a_target_without_a_parameter_is_a_programming_error(aws: AwsClients) -> None:
     with pytest.raises(ValueError, match="has no password_parameter"):
         ParameterProbe(make_target(), TargetState(), aws)
+
+
+class _NoValue(LoopbackHttp):
+    """A 200 to GetParameter without the parameter's value: a proxy or stand-in, not SSM."""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = json.dumps({"Parameter": {"Name": "/app/db/password", "Type": "SecureString"}})
+        return web.Response(text=body, content_type="application/x-amz-json-1.1")
+
+
+async def test_an_answer_without_a_value_is_server_bad_response(aws_env: AwsEnv, aws: AwsClients) -> None:
+    stand_in = _NoValue()
+    aws_env.endpoint(await stand_in.start())
+    aws_env.keys(Keys("AKIANOVALUESTANDIN00", "no-value-secret-00000000000000"))
+    try:
+        p, state = probe(parameter_target("/app/db/password"), aws)
+        result = await run_probe(p, PROBE_TIMEOUT)
+    finally:
+        await stand_in.stop()
+    assert (result.reason, result.code) == (Reason.SERVER, "ssm:bad_response")
+    assert state.secret_password is None

@@ -33,7 +33,7 @@ from agent.probes.base import ProbeResult
 from agent.runtime.readiness import Status
 from agent.runtime.state import AgentState
 from agent.shared.reasons import Reason
-from tests.support.cfn import EXAMPLE, stack
+from tests.support.cfn import EXAMPLE, PARAMETER_STACK, stack
 from tests.support.dockerfile import exec_form, final
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,9 +141,16 @@ def statements(name: str) -> dict[str, dict[str, Any]]:
 
 
 def test_task_role_policy_is_least_privilege() -> None:
-    """rds-db:connect on one dbuser, GetSecretValue on one secret, kms:Decrypt only via Secrets Manager."""
+    """rds-db:connect on one dbuser, GetSecretValue on one secret, GetParameter on one parameter (used only with
+    AGENT_DB_PASSWORD_PARAMETER), kms:Decrypt only via Secrets Manager and via Parameter Store."""
     granted = statements("task-role-policy.json")
-    assert set(granted) == {"rds-db:connect", "secretsmanager:GetSecretValue", "kms:Decrypt"}
+    assert set(granted) == {"rds-db:connect", "secretsmanager:GetSecretValue", "ssm:GetParameter", "kms:Decrypt"}
+    parameter = granted["ssm:GetParameter"]["Resource"]
+    assert re.fullmatch(r"arn:aws:ssm:[a-z0-9-]+:\d{12}:parameter/[A-Za-z0-9_./-]+", parameter), parameter
+    decrypts = [s for s in load("task-role-policy.json")["Statement"] if actions_of(s) == ["kms:Decrypt"]]
+    via = sorted(s["Condition"]["StringEquals"]["kms:ViaService"].split(".", 1)[0] for s in decrypts)
+    assert via == ["secretsmanager", "ssm"], via
+    granted["kms:Decrypt"] = next(s for s in decrypts if "secretsmanager" in str(s["Condition"]))
     dbuser = granted["rds-db:connect"]["Resource"]
     assert re.fullmatch(r"arn:aws:rds-db:[a-z0-9-]+:\d{12}:dbuser:db-[A-Z0-9]+/[a-z_][a-z0-9_]*", dbuser), dbuser
     assert granted["secretsmanager:GetSecretValue"]["Resource"] == env_of(containers()[AGENT])["AGENT_DB_SECRET_ID"]
@@ -354,9 +361,10 @@ def test_cloudformation_service_target_group_and_roles() -> None:
     # The policy files list every statement a stack may need (README: drop what you do not use): the task role's
     # is the password stack's and the IAM-auth stack's together; ECS Exec's is a file of its own.
     iam_stack = stack({"DbiResourceId": "db-ABCDEFGHIJKLMNOPQRSTUVWXY1"})["Resources"]
+    parameter_stack = stack(PARAMETER_STACK)["Resources"]
     for role, policy in (("TaskRole", "task-role-policy.json"), ("ExecutionRole", "execution-role-policy.json")):
         in_template = set()
-        for resources_of_a_stack in (resources, iam_stack):
+        for resources_of_a_stack in (resources, iam_stack, parameter_stack):
             (inline,) = resources_of_a_stack[role]["Properties"]["Policies"]
             in_template |= {a for s in inline["PolicyDocument"]["Statement"] for a in actions_of(s)}
         assert in_template == {a for s in load(policy)["Statement"] for a in actions_of(s)}, role

@@ -32,9 +32,10 @@ AWS_CALLS: Mapping[str, tuple[str, str]] = {
     "AssumeRole": ("sts", "assume_role"),
     "AssumeRoleWithWebIdentity": ("sts", "web_identity"),
     "GetSecretValue": ("secretsmanager", "secretsmanager"),
+    "GetParameter": ("ssm", "parameter"),  # SSM Parameter Store: `parameter:ParameterNotFound`
 }
 # botocore service name -> its service ID (the name users know; AWS_ENDPOINT_URL_<SERVICE_ID> overrides its endpoint).
-SERVICE_NAMES: Mapping[str, str] = {"sts": "STS", "secretsmanager": "Secrets Manager", "rds": "RDS"}
+SERVICE_NAMES: Mapping[str, str] = {"sts": "STS", "secretsmanager": "Secrets Manager", "rds": "RDS", "ssm": "SSM"}
 
 AUTH_CODES = frozenset(
     {
@@ -53,6 +54,7 @@ AUTH_CODES = frozenset(
         "AccessDeniedException",
         "DecryptionFailure",  # Secrets Manager could not use the KMS key on our behalf
         "KMSAccessDeniedException",
+        "InvalidKeyId",  # SSM GetParameter: the parameter's KMS key is disabled, deleted, or not one this role may use
         "IDPRejectedClaim",  # AssumeRoleWithWebIdentity: the role's trust policy does not accept the token's claims
         "InvalidIdentityToken",  # AssumeRoleWithWebIdentity: the token's issuer is not an IAM OIDC provider here
     }
@@ -76,6 +78,8 @@ CONFIG_CODES = frozenset(
         "RegionDisabledException",  # STS is not activated in the region of the endpoint called
         "MalformedPolicyDocument",
         "PackedPolicyTooLarge",
+        "ParameterNotFound",  # SSM GetParameter: no such name (or no such label) in the region
+        "ParameterVersionNotFound",  # SSM GetParameter: the name exists, the `:VERSION` asked for does not
     }
 )
 # botocore/retries/standard.py ThrottledRetryableChecker._THROTTLED_ERROR_CODES (private there, so copied).
@@ -105,6 +109,7 @@ SERVER_CODES = frozenset(
         "ServiceUnavailable",
         "ServiceUnavailableException",
         "IDPCommunicationError",  # STS could not reach the token's OIDC issuer; transient
+        "InternalServerError",  # SSM's name for its 500
     }
 )
 # SigV4's answers to a request signed more than 5 minutes from AWS's time: SignatureDoesNotMatch (query services such
@@ -124,6 +129,8 @@ ENDPOINT_KEY = "AgentEndpoint"
 CALL_ATTRIBUTE = "agent_aws_operation"
 _XML_CODE = re.compile(r"<Code>([^<]+)</Code>")
 _XML_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
+_KMS_TEXT = re.compile(r"AWSKMS|kms:|\bKMS\b|ciphertext|master key", re.IGNORECASE)
+KMS_ACCESS_DENIED = "kms_access_denied"
 
 
 def classify(exc: BaseException, service: str = "aws", files: Mapping[str, str] | None = None) -> Failure | None:
@@ -181,11 +188,22 @@ def _client_error(exc: Any, service: str) -> Failure:
     operation = str(exc.operation_name)
     prefix = AWS_CALLS[operation][1] if operation in AWS_CALLS else service
     reason = _reason_for(code, status)
-    full_code = f"aws:throttled:{code}" if reason is Reason.THROTTLED else f"{prefix}:{code}"
+    suffix = _kms_refined(operation, code, message)
+    full_code = f"aws:throttled:{code}" if reason is Reason.THROTTLED else f"{prefix}:{suffix}"
     if code in CLOCK_SKEW_CODES and any(text in message for text in CLOCK_SKEW_MESSAGES):
         reason, full_code = Reason.AUTH, CLOCK_SKEW_CODE  # the clock, not the secret key: see CLOCK_SKEW_MESSAGES
     text = f"{operation} failed: {code}: {message}".rstrip(": ")
     return Failure(reason, full_code, text, details=call_details(operation, endpoint))
+
+
+def _kms_refined(operation: str, code: str, message: str) -> str:
+    """SSM answers a KMS refusal inside GetParameter with its own AccessDeniedException, the KMS text in the message
+    ("... (Service: AWSKMS; ...)", "not authorized to perform: kms:Decrypt", "The ciphertext refers to a customer
+    master key ..."): `kms_access_denied`, which needs kms:Decrypt, not ssm:GetParameter (as DecryptionFailure is
+    told apart for Secrets Manager)."""
+    if operation == "GetParameter" and code in ("AccessDeniedException", "AccessDenied") and _KMS_TEXT.search(message):
+        return KMS_ACCESS_DENIED
+    return code
 
 
 def call_details(operation: str | None, endpoint: object) -> dict[str, str]:

@@ -16,6 +16,7 @@ from agent.config.hosts import host_problem, normal_host
 from agent.config.iam_host import parse_iam_host
 from agent.config.inputs import ECS_METADATA_VARIABLE, ConfigFile, ConnectionFile, EnvSettings, format_validation_error
 from agent.config.models import APP_TARGET, AgentConfig, ConfigError, ExpectRole, TargetConfig
+from agent.config.parameter import parameter_problems
 
 # Each target keeps a database connection (and its probes' sockets while they run) in this task, whose
 # descriptors the HTTP server needs too; a task that talks to more databases than this is several services.
@@ -48,6 +49,7 @@ class _Credentials:
     password: SecretStr | None
     secret_id: str | None
     iam_auth: bool
+    password_parameter: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,8 @@ class _Source:
     sslrootcert: str | None
     user_hint: str  # where a username can be set, for the error message
     critical: bool = True
+    password_parameter: str | None = None  # an SSM parameter name or ARN
+    parameter_field: str = "AGENT_DB_PASSWORD_PARAMETER"  # where it was set, for the error message
     password_from: str | None = None  # where `password` was set: AGENT_DB_PASSWORD, the password in ...
     fallback_user: str | None = None  # used when neither `user` nor the DSN names one
     shared: _Credentials | None = None  # the globals, for a connection without credentials of its own
@@ -132,6 +136,7 @@ def _sources(env: EnvSettings, file: ConfigFile | None, problems: list[str]) -> 
             secret_field="AGENT_DB_SECRET_ID",
             password=env.db_password,  # wins over the DSN's password, as AGENT_DB_USER wins over its user
             password_from="AGENT_DB_PASSWORD",
+            password_parameter=env.db_password_parameter,
             sslrootcert=env.db_sslrootcert,
             user_hint="put it in the DSN or set AGENT_DB_USER",
             expect_role=env.db_expect_role,
@@ -159,8 +164,10 @@ def _file_source(name: str, conn: ConnectionFile, env: EnvSettings) -> _Source:
         sslrootcert=env.db_sslrootcert,
         user_hint=f"put it in the DSN or set database.connections.{shown_name}.aws_iam_auth.db_user / AGENT_DB_USER",
         critical=conn.critical,
+        password_parameter=conn.password_parameter,
+        parameter_field=f"database.connections.{shown_name}.password_parameter",
         fallback_user=env.db_user,
-        shared=_Credentials(env.db_password, env.db_secret_id, bool(env.db_iam_auth)),
+        shared=_Credentials(env.db_password, env.db_secret_id, bool(env.db_iam_auth), env.db_password_parameter),
         expect_role=conn.expect_role if conn.expect_role is not None else env.db_expect_role,
         expect_role_field=(
             f"database.connections.{shown_name}.expect_role" if conn.expect_role is not None else "AGENT_DB_EXPECT_ROLE"
@@ -174,7 +181,7 @@ def _own_credentials(src: _Source, dsn: Dsn) -> _Source:
     """The source with the DSN's password when nothing overrides it, or the globals when it has no credentials."""
     if src.password is None and dsn.password is not None:
         return replace(src, password=dsn.password, password_from=f"the password in {src.field}")
-    if src.password is not None or src.secret_id or src.iam_auth or src.shared is None:
+    if src.password is not None or src.secret_id or src.password_parameter or src.iam_auth or src.shared is None:
         return src
     shared = src.shared
     return replace(
@@ -183,6 +190,8 @@ def _own_credentials(src: _Source, dsn: Dsn) -> _Source:
         password_from="AGENT_DB_PASSWORD",
         secret_id=shared.secret_id,
         secret_field="AGENT_DB_SECRET_ID",
+        password_parameter=shared.password_parameter,
+        parameter_field="AGENT_DB_PASSWORD_PARAMETER",
         iam_auth=shared.iam_auth,
     )
 
@@ -199,14 +208,19 @@ def _target(src: _Source, standard: Mapping[str, str], problems: list[str]) -> T
     src = _own_credentials(src, dsn)
     user = src.user or dsn.user or src.fallback_user
     password = src.password
-    if not user and not src.secret_id:
+    if not user and not src.secret_id:  # a parameter holds the password only: the user is the DSN's
         problems.append(f"{src.field}: database username not found: {src.user_hint}")
     _check_credential_source(src, password, problems)
     sslmode = _sslmode(src, dsn, problems)
     expect_role = _expect_role(src, problems)
     iam = parse_iam_host(src.iam_host, field=src.iam_host_field, iam_auth=src.iam_auth, problems=problems)
     configured = src.region or standard.get("AWS_REGION") or standard.get("AWS_DEFAULT_REGION")
-    region = configured or region_from_host(iam.host if iam else dsn.host) or arn_region(src.secret_id)
+    region = (
+        configured
+        or region_from_host(iam.host if iam else dsn.host)
+        or arn_region(src.secret_id)
+        or arn_region(src.password_parameter)
+    )
     _check_region(src, region, problems)
     if len(problems) > before:
         return None
@@ -222,6 +236,7 @@ def _target(src: _Source, standard: Mapping[str, str], problems: list[str]) -> T
         password=password,
         password_from=src.password_from if password is not None else None,
         secret_id=src.secret_id,
+        password_parameter=src.password_parameter.strip() if src.password_parameter else None,
         iam_auth=src.iam_auth,
         iam_host=iam.host if iam else None,
         iam_port=iam.port if iam else None,
@@ -249,15 +264,20 @@ def _expect_role(src: _Source, problems: list[str]) -> ExpectRole:
 
 
 def _check_credential_source(src: _Source, password: SecretStr | None, problems: list[str]) -> None:
-    if src.iam_auth and (password is not None or src.secret_id):
+    if src.password_parameter is not None:
+        secret_field = src.secret_field if src.secret_id else None
+        problems.extend(parameter_problems(src.password_parameter, src.parameter_field, secret_field))
+    fetched = src.secret_id or src.password_parameter
+    if src.iam_auth and (password is not None or fetched):
         problems.append(
-            f"{src.field}: IAM auth is enabled and a password source (AGENT_DB_PASSWORD, AGENT_DB_SECRET_ID or a"
-            " password in the DSN) is also set: with IAM auth the token is the password; keep one of them"
+            f"{src.field}: IAM auth is enabled and a password source (AGENT_DB_PASSWORD, AGENT_DB_SECRET_ID,"
+            " AGENT_DB_PASSWORD_PARAMETER or a password in the DSN) is also set: with IAM auth the token is the"
+            " password; keep one of them"
         )
-    elif not src.iam_auth and password is None and not src.secret_id:
+    elif not src.iam_auth and password is None and not fetched:
         problems.append(
             f"{src.field}: no credential source for this database: set AGENT_DB_PASSWORD, AGENT_DB_SECRET_ID,"
-            " or AGENT_DB_IAM_AUTH=true (aws_iam_auth.enabled in --config)"
+            " AGENT_DB_PASSWORD_PARAMETER, or AGENT_DB_IAM_AUTH=true (aws_iam_auth.enabled in --config)"
         )
 
 
@@ -299,6 +319,11 @@ def _check_region(src: _Source, region: str | None, problems: list[str]) -> None
         problems.append(
             f"{src.secret_field}: Secrets Manager needs an AWS region: set AGENT_AWS_REGION (or AWS_REGION),"
             " or give the secret's full ARN"
+        )
+    elif src.password_parameter:
+        problems.append(
+            f"{src.parameter_field}: Parameter Store needs an AWS region: set AGENT_AWS_REGION (or AWS_REGION),"
+            " or give the parameter's ARN (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME)"
         )
 
 

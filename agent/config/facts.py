@@ -18,6 +18,7 @@ def target_facts(target: TargetConfig) -> dict[str, str]:
         "region": target.region or "<region>",
         "sslmode": target.sslmode.value,
         "secret_id": target.secret_id or "<secret-id>",
+        "password_reference": target.password_reference or "<secret-id>",
         "dsn": target.dsn,
         "password_source": _password_source(target),
         "static_password": target.password_from or "AGENT_DB_PASSWORD",
@@ -30,8 +31,8 @@ def _password_source(target: TargetConfig) -> str:
     sources = []
     if target.password is not None:
         sources.append(target.password_from or "AGENT_DB_PASSWORD")
-    if target.secret_id:
-        sources.append(f"secret {target.secret_id}")
+    if target.password_reference:
+        sources.append(target.password_reference)
     if target.iam_auth:
         sources.append("the IAM token")
     return " and ".join(sources) or "<password>"

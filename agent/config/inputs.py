@@ -24,6 +24,7 @@ class EnvSettings(BaseSettings):
     db_dsn: SecretStr | None = None  # may carry a password: never echoed
     db_password: SecretStr | None = None
     db_secret_id: str | None = None
+    db_password_parameter: str | None = None
     db_iam_auth: bool | None = None
     db_iam_host: str | None = None  # the RDS endpoint the IAM token is signed for (agent.config.iam_host)
     db_user: str | None = None
@@ -86,6 +87,7 @@ class ConnectionFile(_Section):
     secret_id: str | None = None
     critical: bool = True  # false: an optional database (a reporting replica) never drains the task
     expect_role: str | None = None  # writer, reader or any; unset: AGENT_DB_EXPECT_ROLE, else any
+    password_parameter: str | None = None  # an SSM Parameter Store name or ARN
 
 
 class DatabaseFile(BaseModel):

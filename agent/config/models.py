@@ -76,6 +76,7 @@ class TargetConfig(BaseModel):
     password: SecretStr | None = None  # "" is a password (MariaDB's root has one), None is none
     password_from: str | None = None  # where `password` was set (AGENT_DB_PASSWORD, "the password in ...dsn")
     secret_id: str | None = None
+    password_parameter: str | None = None  # SSM Parameter Store name or ARN (AGENT_DB_PASSWORD_PARAMETER)
     iam_auth: bool = False
     iam_host: str | None = None  # AGENT_DB_IAM_HOST: the RDS endpoint the token is signed for, if not `host`
     iam_port: int | None = None  # its port, if given and not `port`
@@ -88,7 +89,16 @@ class TargetConfig(BaseModel):
     @property
     def uses_aws(self) -> bool:
         """Whether this target needs AWS credentials."""
-        return self.iam_auth or self.secret_id is not None
+        return self.iam_auth or self.secret_id is not None or self.password_parameter is not None
+
+    @property
+    def password_reference(self) -> str | None:
+        """Where the agent reads the password from AWS, as messages name it: `secret ID`, `parameter NAME`."""
+        if self.secret_id is not None:
+            return f"secret {self.secret_id}"
+        if self.password_parameter is not None:
+            return f"parameter {self.password_parameter}"
+        return None
 
     @property
     def address(self) -> str:

@@ -13,6 +13,7 @@ from agent.shared.reasons import NOT_RUN_CODE
 _WHAT = {
     "credentials": "AWS credentials resolve and STS accepts them",
     "secret": "Secrets Manager returns the database secret",
+    "parameter": "Parameter Store returns the database password (GetParameter, decrypted)",
     "token": "an RDS IAM auth token can be generated",
     "db": "log in to the database and run SELECT 1",
     "app": "the backend answers",

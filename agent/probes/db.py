@@ -85,6 +85,9 @@ class DatabaseProbe:
         self.reauth_seconds = reauth_seconds
         self.refresh_secret = refresh_secret
         self.rotation = rotation  # reads AWSPENDING after a rejection that a re-read of the secret does not explain
+        # Where the password is read from in AWS ("secret ID" or "parameter NAME"), and that login's source.
+        self._reference = target.password_reference
+        self._fetched = "parameter" if target.password_parameter is not None else "secret"
         # GetSecretValue is billed per call: a rejection streak re-reads at doubling gaps, not at every login.
         self._rereads = SecretRereads(rotation, quick=pacing.failure_threshold if pacing else 1)
         self.step = "not started"
@@ -244,7 +247,7 @@ class DatabaseProbe:
     async def _login(self) -> tuple[Connection, Login]:
         login = self._choose_login()
         await self._resolve()
-        if login.source == "secret":
+        if login.source == self._fetched:
             return await self._open_secret(login)
         try:
             return await self._open(login), login
@@ -323,20 +326,20 @@ class DatabaseProbe:
             return self._login_as(state.token, "iam")
         if cfg.password is not None:
             return self._login_as(cfg.password, "static")
-        if cfg.secret_id is not None:
+        if self._reference is not None:
             login = self._secret_login()
             if login is None:
                 raise ProbeFailure(
                     Reason.UNKNOWN,
                     "db:no_secret",
-                    f"no password to log in with: secret {cfg.secret_id} has not been fetched successfully",
+                    f"no password to log in with: {self._reference} has not been fetched successfully",
                 )
             return login
         raise ProbeFailure(Reason.CONFIG, "db:no_credentials", "no password, secret or IAM auth is configured")
 
     def _secret_login(self) -> Login | None:
         password = self.state.secret_password
-        return self._login_as(password, "secret") if password is not None else None
+        return self._login_as(password, self._fetched) if password is not None else None
 
     def _login_as(self, password: SecretStr, source: str) -> Login:
         user = self.config.user or self.state.secret_user
@@ -356,16 +359,15 @@ class DatabaseProbe:
             if not self._rereads.allowed():
                 raise await self._rejected_again(exc, login) from None
             self._rereads.taken()
-            self.step = f"refetching secret {self.config.secret_id}"
+            self.step = f"refetching {self._reference}"
             await self._bounded(self.refresh_secret())
             fresh = self._secret_login()
             if fresh is None or _same(fresh.password, login.password):
                 rejected = self._driver.classify(exc) or Failure(Reason.AUTH, "db:auth", describe(exc))
-                secret_id = self.config.secret_id
                 note = (
-                    f"fetching secret {secret_id} again failed (see the secret probe)"
+                    f"fetching {self._reference} again failed (see the {self._fetched} probe)"
                     if fresh is None
-                    else f"secret {secret_id} was fetched again and still holds the rejected password"
+                    else f"{self._reference} was fetched again and still holds the rejected password"
                     + await self._rotation_note(login)
                 )
                 raise ProbeFailure(Reason.AUTH, rejected.code, f"{rejected.message}; {note}") from None
@@ -382,7 +384,7 @@ class DatabaseProbe:
         rotation = await self._rotation_note(login, reread=False)
         rejected = self._driver.classify(exc) or Failure(Reason.AUTH, "db:auth", describe(exc))
         note = (
-            f"secret {self.config.secret_id} was read again during these rejections and held this password; it is"
+            f"{self._reference} was read again during these rejections and held this password; it is"
             " read again at doubling gaps while they last, and every AGENT_SECRET_REFRESH_SECONDS"
         )
         return ProbeFailure(Reason.AUTH, rejected.code, f"{rejected.message}; {note}{rotation}")
@@ -423,7 +425,7 @@ class DatabaseProbe:
     async def _explain_drift(self, static: Login, exc: BaseException) -> NoReturn:
         """The static password was rejected: does the secret's password work, and do the two differ?"""
         rejected = self._driver.classify(exc) or Failure(Reason.AUTH, "db:auth", describe(exc))
-        secret_id = self.config.secret_id
+        reference, kind = self._reference, self._fetched
         secret = self._secret_login()
         if secret is None:
             raise exc
@@ -436,10 +438,10 @@ class DatabaseProbe:
                 raise exc from None  # the secret could not be tried: report the rejection itself
             current = self.state.secret_password
             if current is None:
-                verdict = f"secret {secret_id}'s password was rejected too, and fetching it again failed"
+                verdict = f"{reference}'s password was rejected too, and fetching it again failed"
             else:
                 relation = "the same password" if _same(current, static.password) else "a different password"
-                verdict = f"secret {secret_id} holds {relation}, which is rejected too"
+                verdict = f"{reference} holds {relation}, which is rejected too"
             message = f"{rejected.message}, with the task's static password; {verdict}"
             raise ProbeFailure(Reason.AUTH, rejected.code, message) from None
         await conn.close()
@@ -447,8 +449,8 @@ class DatabaseProbe:
         raise ProbeFailure(
             Reason.AUTH,
             "db:password_drift",
-            f"login as {static.user} with {source} was rejected, but the current value of secret {secret_id}"
-            f" logs in: {source} differs from the secret, and the secret's password works",
+            f"login as {static.user} with {source} was rejected, but the current value of {reference}"
+            f" logs in: {source} differs from the {kind}, and the {kind}'s password works",
         )
 
     # -- steps --------------------------------------------------------------------------------------------

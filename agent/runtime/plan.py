@@ -109,6 +109,15 @@ def _target_probes(
         rotation = RotationWatch(target.secret_id, secret.fetch_pending, config.rotation_stuck_seconds)
         if target.password is None:  # the secret is the only password: the login needs it
             db_needs = (probe_key("secret", target.name),)
+    if target.password_parameter and aws is not None:
+        from agent.probes.parameter import ParameterProbe
+
+        # The secret's cadence and re-read rules; no rotation stages in Parameter Store, so no RotationWatch.
+        parameter = ParameterProbe(target, state, aws, refresh_seconds=config.secret_refresh_seconds if serve else None)
+        planned.append(PlannedProbe(parameter, credentials))
+        refresh_secret = _refresher(parameter, state, config.timeout_seconds)
+        if target.password is None:  # the parameter is the only password: the login needs it
+            db_needs = (probe_key("parameter", target.name),)
     if target.iam_auth and aws is not None:
         from agent.probes.token import TokenProbe
 

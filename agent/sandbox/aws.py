@@ -31,7 +31,7 @@ def _allow(action: str | list[str], **extra: object) -> str:
 
 
 _TRUST = _allow("sts:AssumeRole", Principal={"AWS": "*"})
-_TASK_POLICY = _allow(["secretsmanager:GetSecretValue", "rds-db:connect"], Resource="*")
+_TASK_POLICY = _allow(["secretsmanager:GetSecretValue", "ssm:GetParameter", "rds-db:connect"], Resource="*")
 _ADMIN_POLICY = _allow("*", Resource="*")
 
 

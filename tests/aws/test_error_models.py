@@ -22,6 +22,7 @@ from agent.aws.clients import AwsClients
 from agent.aws.errors import AWS_CALLS, THROTTLING_CODES
 from agent.probes.base import TargetState
 from agent.probes.credentials import CredentialsProbe
+from agent.probes.parameter import ParameterProbe
 from agent.probes.runner import run_probe
 from agent.probes.secret import SecretProbe
 from agent.sandbox.aws import Keys
@@ -115,7 +116,7 @@ async def walk(operation: str, stub: AwsErrorStub, run: Callable[[], Awaitable[t
 
 def test_the_walk_covers_every_modelled_call_and_finds_codes() -> None:
     """The table lists the calls the agent makes or causes, and the models give codes to walk."""
-    walked = {"GetCallerIdentity", "AssumeRole", "AssumeRoleWithWebIdentity", "GetSecretValue"}
+    walked = {"GetCallerIdentity", "AssumeRole", "AssumeRoleWithWebIdentity", "GetSecretValue", "GetParameter"}
     assert set(AWS_CALLS) == walked, "a call added to AWS_CALLS needs its walk here (a test_<operation> below)"
     assert {code for code, _ in modelled_errors("AssumeRoleWithWebIdentity")} >= {
         "IDPRejectedClaim",
@@ -123,6 +124,7 @@ def test_the_walk_covers_every_modelled_call_and_finds_codes() -> None:
         "ExpiredTokenException",
     }
     assert {code for code, _ in modelled_errors("GetSecretValue")} >= {"DecryptionFailure", "ResourceNotFoundException"}
+    assert {code for code, _ in modelled_errors("GetParameter")} >= {"ParameterNotFound", "InvalidKeyId"}
 
 
 async def credentials_run(aws: AwsClients) -> tuple[str, str, str]:
@@ -149,6 +151,20 @@ async def test_get_secret_value(aws_env: AwsEnv, aws: AwsClients, aws_stub: Stub
         return result.reason or "", result.code, result.hint
 
     await walk("GetSecretValue", stub, run)
+
+
+async def test_get_parameter(aws_env: AwsEnv, aws: AwsClients, aws_stub: Stub) -> None:
+    """SSM Parameter Store, as the parameter probe calls it (JSON protocol, like Secrets Manager)."""
+    stub = await aws_stub("ParameterNotFound")
+    aws_env.endpoint(stub.url)
+    aws_env.keys(KEYS)
+    probe = ParameterProbe(make_target(password_parameter="/prod/orders/password"), TargetState(), aws)
+
+    async def run() -> tuple[str, str, str]:
+        result = await run_probe(probe, PROBE_TIMEOUT)
+        return result.reason or "", result.code, result.hint
+
+    await walk("GetParameter", stub, run)
 
 
 async def web_identity(aws_env: AwsEnv, stub_url: str) -> None:

@@ -27,6 +27,7 @@ from agent.probes.app import AppProbe
 from agent.probes.base import Probe, TargetState
 from agent.probes.credentials import CredentialsProbe
 from agent.probes.db import DatabaseProbe
+from agent.probes.parameter import ParameterProbe
 from agent.probes.rotation import PendingSecret, RotationWatch
 from agent.probes.runner import run_probe
 from agent.probes.secret import SecretProbe
@@ -136,6 +137,12 @@ def _target(engine: Engine, iam: bool) -> TargetConfig:
     return TargetConfig.model_validate(fields)
 
 
+def _parameter_target() -> TargetConfig:
+    """A target whose password is an SSM parameter (a name with a version selector)."""
+    update = {"secret_id": None, "password_parameter": "/prod/orders/db/password:3"}
+    return _target(Engine.POSTGRESQL, False).model_copy(update=update)
+
+
 async def _no_pending() -> PendingSecret | None:
     return None
 
@@ -217,6 +224,10 @@ def _makers() -> dict[str, tuple[ProbeMaker, tuple[str, ...]]]:
             (shared, tls, role, proxy, "agent.probes.drivers.mysql.HINTS", "agent.probes.drivers.mysql.IAM_HINTS"),
         ),
         "app": (_app, ("agent.probes.app.HINTS",)),
+        "db-pg-parameter": (
+            lambda: DatabaseProbe(_parameter_target(), TargetState(), timeout=5.0),
+            (shared, tls, "agent.probes.drivers.pg.HINTS"),
+        ),
     }
     for name, environ in ENDPOINTS.items():
         makers[f"credentials-{name}"] = (
@@ -226,6 +237,10 @@ def _makers() -> dict[str, tuple[ProbeMaker, tuple[str, ...]]]:
         makers[f"secret-{name}"] = (
             lambda e=environ: SecretProbe(_target(Engine.POSTGRESQL, False), TargetState(), _aws(e)),  # type: ignore[misc]
             (*aws, "agent.probes.secret._HINTS"),
+        )
+        makers[f"parameter-{name}"] = (
+            lambda e=environ: ParameterProbe(_parameter_target(), TargetState(), _aws(e)),  # type: ignore[misc]
+            (*aws, "agent.probes.parameter._HINTS"),
         )
         makers[f"token-{name}"] = (
             lambda e=environ: TokenProbe(_target(Engine.POSTGRESQL, True), TargetState(), _aws(e)),  # type: ignore[misc]
@@ -291,6 +306,7 @@ CASES = [
     for table in tables
     for key in TABLES[table]
     if not (setup.startswith("db-") and setup.endswith("-iam") and key.startswith(SECRET_ONLY))
+    and not (setup.endswith("-parameter") and key.startswith("secret:"))  # rotation stages: Secrets Manager's own
 ]
 
 

@@ -28,6 +28,7 @@ from agent.sandbox.aws import (
     assume_role,
     create_secret,
     loopback_socket,
+    moto_client,
     seed_identities,
 )
 from agent.shared.counters import COUNTERS
@@ -58,6 +59,14 @@ class Moto:
         name = f"db-{uuid.uuid4().hex[:10]}"
         text = value if isinstance(value, str) else json.dumps(value)
         return name, await create_secret(self.url, self.identities.admin, name, text, region)
+
+    async def parameter(self, value: str, region: str = REGION, kind: str = "SecureString") -> tuple[str, str]:
+        """Create a uniquely named SSM parameter under /eha/ (a SecureString by default); return (name, ARN)."""
+        name = f"/eha/{uuid.uuid4().hex[:10]}/password"
+        async with moto_client(self.url, "ssm", self.identities.admin, region) as ssm:
+            await ssm.put_parameter(Name=name, Value=value, Type=kind)
+            answer = await ssm.get_parameter(Name=name)
+        return name, str(answer["Parameter"]["ARN"])
 
 
 class AwsEnv:

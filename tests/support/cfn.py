@@ -17,6 +17,11 @@ KMS_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-12
 # The stack ecs/task-definition.json and the policy files describe: a password from a secret under a customer
 # managed key, no IAM auth, ECS Exec off.
 EXAMPLE = {"DbSecretArn": SECRET_ARN, "DbSecretKmsKeyArn": KMS_KEY_ARN}
+# The password in Parameter Store (AGENT_DB_PASSWORD_PARAMETER), a SecureString under a customer managed key.
+PARAMETER_STACK = {
+    "DbPasswordParameterArn": "arn:aws:ssm:eu-west-1:123456789012:parameter/prod/orders/db/password",
+    "DbPasswordParameterKmsKeyArn": KMS_KEY_ARN,
+}
 
 
 def raw_template() -> dict[str, Any]:

@@ -22,7 +22,7 @@ COMMON_HINTS: Mapping[str, str] = {
         "{host}:{port} accepted the TCP connection but did not answer ({detail}). Check that it really is a "
         "{engine} server and not another service or a stuck proxy, and whether the server is overloaded."
     ),
-    "db:timeout:secret": "Secrets Manager did not answer in time for {secret_id}: see the secret probe.",
+    "db:timeout:secret": "AWS did not answer in time for {password_reference}: see the probe that reads it.",
     "dns": (
         "{host} does not resolve from this task. Check the host name in the DSN (a typo, or a name that was "
         "removed), and that the name is in a zone this task's resolver can see: a Route 53 private hosted zone "
@@ -61,8 +61,8 @@ COMMON_HINTS: Mapping[str, str] = {
         "definition's password ({password_source}) with the database's current password for {user}."
     ),
     "db:password_drift": (
-        "Make the task definition read the password from secret {secret_id} (ECS `secrets` with valueFrom) "
-        "instead of a fixed one ({static_password}), or set it to the secret's current value, and "
+        "Make the task definition read the password from {password_reference} (ECS `secrets` with valueFrom) "
+        "instead of a fixed one ({static_password}), or set that to the current value of {password_reference}, and "
         "deploy a new task definition revision: running tasks keep the old value until they are replaced."
     ),
     "secret:rotation_in_progress": (
@@ -83,7 +83,7 @@ COMMON_HINTS: Mapping[str, str] = {
         "AWSCURRENT value. Replacing tasks would not help: a new task reads the same stale AWSCURRENT."
     ),
     "db:sslrootcert": ("Fix sslrootcert ({sslrootcert}): it must be a readable PEM file with the CA certificates."),
-    "db:no_secret": "Fix the secret probe first (its result says why): this login needs secret {secret_id}.",
+    "db:no_secret": "Fix the probe that reads {password_reference} first (its result says why): this login needs it.",
     "db:no_token": (
         "Fix the token probe first (its result says why): this login needs an IAM token for {user} at "
         "{host}:{port} in {region}."

@@ -11,14 +11,30 @@ from typing import Any
 import pytest
 
 from agent.cli import main
-from tests.support.cfn import KMS_KEY_ARN, SECRET_ARN, condition_values, evaluate, parameters, raw_template, stack
+from tests.support.cfn import (
+    KMS_KEY_ARN,
+    PARAMETER_STACK,
+    SECRET_ARN,
+    condition_values,
+    evaluate,
+    parameters,
+    raw_template,
+    stack,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 ECS = REPO / "ecs"
 AGENT = "health-agent"
 PASSWORD_ONLY = {"DbSecretArn": SECRET_ARN}
 IAM_AUTH = {"DbiResourceId": "db-ABCDEFGHIJKLMNOPQRSTUVWXY1"}
-LOGIN_PARAMETERS = {"DbSecretArn", "DbSecretKmsKeyArn", "DbiResourceId"}
+LOGIN_PARAMETERS = {
+    "DbSecretArn",
+    "DbSecretKmsKeyArn",
+    "DbiResourceId",
+    "DbPasswordParameterArn",
+    "DbPasswordParameterKmsKeyArn",
+}
+PARAMETER_ONLY = {"DbPasswordParameterArn": PARAMETER_STACK["DbPasswordParameterArn"]}
 EXEC_PATHS = {"/managed-agents", "/var/lib/amazon/ssm", "/var/log/amazon/ssm"}  # where ECS Exec's SSM agent writes
 SSMMESSAGES = {
     "ssmmessages:CreateControlChannel",
@@ -83,9 +99,35 @@ def test_an_iam_auth_stack_grants_rds_connect_and_injects_no_secret(
     lint_stack(tmp_path, resources, capsys)
 
 
+def test_a_parameter_stack_injects_the_parameter_and_the_agent_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The password in Parameter Store: both containers get it from the parameter (the execution role's
+    ssm:GetParameters), the agent reads it too (AGENT_DB_PASSWORD_PARAMETER, the task role's ssm:GetParameter, for
+    drift), a customer key is decrypted through SSM only; no Secrets Manager, no rds-db:connect."""
+    resources = stack(PARAMETER_STACK)["Resources"]
+    assert granted(resources, "TaskRole") == {"ssm:GetParameter", "kms:Decrypt"}
+    assert granted(resources, "ExecutionRole") >= {"ssm:GetParameters", "kms:Decrypt"}
+    assert "secretsmanager:GetSecretValue" not in granted(resources, "ExecutionRole")
+    arn = {"Ref": "DbPasswordParameterArn"}
+    for name in ("backend", AGENT):
+        assert [s["ValueFrom"] for s in container(resources, name)["Secrets"]] == [arn], name
+    environment = {e["Name"]: e["Value"] for e in container(resources, AGENT)["Environment"]}
+    assert environment["AGENT_DB_PASSWORD_PARAMETER"] == arn and "AGENT_DB_SECRET_ID" not in environment
+    lint_stack(tmp_path, resources, capsys)
+
+
 @pytest.mark.parametrize(
     ("given", "accepted"),
-    [({}, False), (PASSWORD_ONLY, True), (IAM_AUTH, True), ({**PASSWORD_ONLY, **IAM_AUTH}, False)],
+    [
+        ({}, False),
+        (PASSWORD_ONLY, True),
+        (PARAMETER_ONLY, True),
+        (IAM_AUTH, True),
+        ({**PASSWORD_ONLY, **IAM_AUTH}, False),
+        ({**PARAMETER_ONLY, **IAM_AUTH}, False),
+        ({**PASSWORD_ONLY, **PARAMETER_ONLY}, False),
+    ],
 )
 def test_the_stack_rules_accept_exactly_one_way_to_log_in(given: dict[str, str], accepted: bool) -> None:
     """The agent exits 2 with neither, and with both (a password source next to IAM auth): CloudFormation refuses

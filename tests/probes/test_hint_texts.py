@@ -196,17 +196,18 @@ def _makers() -> dict[str, tuple[ProbeMaker, tuple[str, ...]]]:
     """Each probe setup, and the hint tables it shows."""
     shared = "agent.probes.drivers.hints.COMMON_HINTS"
     tls = "agent.probes.drivers.tls.HINTS"
+    cert = "agent.probes.drivers.certificate.HINTS"
     aws = ("agent.aws.errors.COMMON_HINTS", "agent.aws.hints.AWS_CODE_HINTS", "agent.aws.hints.PROVIDER_HINTS")
     makers: dict[str, tuple[ProbeMaker, tuple[str, ...]]] = {
-        "db-pg": (lambda: _database(Engine.POSTGRESQL, False), (shared, tls, "agent.probes.drivers.pg.HINTS")),
+        "db-pg": (lambda: _database(Engine.POSTGRESQL, False), (shared, tls, cert, "agent.probes.drivers.pg.HINTS")),
         "db-pg-iam": (
             lambda: _database(Engine.POSTGRESQL, True),
-            (shared, tls, "agent.probes.drivers.pg.HINTS", "agent.probes.drivers.pg.IAM_HINTS"),
+            (shared, tls, cert, "agent.probes.drivers.pg.HINTS", "agent.probes.drivers.pg.IAM_HINTS"),
         ),
-        "db-mysql": (lambda: _database(Engine.MYSQL, False), (shared, tls, "agent.probes.drivers.mysql.HINTS")),
+        "db-mysql": (lambda: _database(Engine.MYSQL, False), (shared, tls, cert, "agent.probes.drivers.mysql.HINTS")),
         "db-mysql-iam": (
             lambda: _database(Engine.MYSQL, True),
-            (shared, tls, "agent.probes.drivers.mysql.HINTS", "agent.probes.drivers.mysql.IAM_HINTS"),
+            (shared, tls, cert, "agent.probes.drivers.mysql.HINTS", "agent.probes.drivers.mysql.IAM_HINTS"),
         ),
         "app": (_app, ("agent.probes.app.HINTS",)),
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from agent.probes.drivers.certificate import HINTS as CERTIFICATE_HINTS
 from agent.probes.drivers.tls import HINTS as TLS_HINTS
 
 COMMON_HINTS: Mapping[str, str] = {
@@ -102,4 +103,5 @@ COMMON_HINTS: Mapping[str, str] = {
     "server": "{host} is up but refused the session for its own reasons: {detail}.",
     "config": "{detail}: this task's configuration cannot work as it is.",
     **TLS_HINTS,  # a password or token asked for without TLS: refused
+    **CERTIFICATE_HINTS,  # the server's certificate expires soon, or has expired
 }

@@ -149,6 +149,8 @@ class MySqlConnection:
         # (private API: listed in agent/shared/private_api.py).
         ssl_object = raw._writer.transport.get_extra_info("ssl_object")
         self.tls: str | None = str(ssl_object.version()) if ssl_object is not None else None
+        # the server's certificate as DER, which CERT_NONE contexts (prefer, require) give too
+        self.certificate: bytes | None = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         self._watch: _CloseWatch | None = None
 
     def on_close(self, callback: Callable[[], None]) -> None:

@@ -186,7 +186,7 @@ def test_ssl_object_attributes() -> None:
     tls = ssl.create_default_context().wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="localhost")
     for name in instance_attributes("ssl.SSLObject"):
         assert hasattr(tls, name), name
-    assert callable(tls._sslobj.get_unverified_chain)
+    assert callable(tls._sslobj.get_unverified_chain)  # type: ignore[attr-defined]
 
 
 INSTANCE_CHECKS = {

@@ -171,13 +171,15 @@ class PostgresSandbox:
             "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
             "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
         )
+        # 90 days: past the 30 days within which the agent warns of a certificate's expiry (tests that want the
+        # warning serve a chain of their own: TlsFiles)
         curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         self._run(openssl, "req", "-x509", *curve, "-keyout", str(ca_key), "-out", str(self.ca_cert),
-                  "-days", "2", "-subj", "/CN=ecs-health-agent sandbox CA", as_postgres=False)  # fmt: skip
+                  "-days", "90", "-subj", "/CN=ecs-health-agent sandbox CA", as_postgres=False)  # fmt: skip
         self._run(openssl, "req", *curve, "-keyout", key, "-out", str(csr), "-subj", "/CN=localhost",
                   as_postgres=False)  # fmt: skip
         self._run(openssl, "x509", "-req", "-in", str(csr), "-CA", str(self.ca_cert), "-CAkey", str(ca_key),
-                  "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", str(ext),
+                  "-CAcreateserial", "-out", crt, "-days", "90", "-extfile", str(ext),
                   as_postgres=False)  # fmt: skip
         self._secure_key()
 

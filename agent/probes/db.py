@@ -258,8 +258,6 @@ class DatabaseProbe:
                 "login": login.source,
                 "user": login.user,
             }
-            self.step = "reading the server's TLS certificate"
-            details |= await self._bounded(certificate_details(conn.certificate))  # {} without TLS
             if self._refetched:
                 details["secret_refetched"] = "yes"
             self.step = "asking the server whether it checked the password"
@@ -268,10 +266,7 @@ class DatabaseProbe:
                 what = "token" if login.source == "iam" else "password"
                 details["password_checked"] = "no"
                 details[NOTE] = f"the login worked, but the server {unchecked}: a wrong {what} would have worked too"
-            if (renew := expiring(details, time.time())) is not None:  # the hint that names the RDS CA rotation
-                details[NOTE] = "; ".join(
-                    filter(None, (details.get(NOTE), self.hint(Failure(Reason.TLS, EXPIRING, renew))))
-                )
+            await self._read_certificate(conn, details)
             if login.source == "iam":
                 self.step = f"checking the IAM grant of {login.user}"
                 granted = await self._bounded(conn.check_iam_grant())
@@ -283,6 +278,15 @@ class DatabaseProbe:
             if not kept:
                 await conn.close()
         return {**details, "connection": "new"}
+
+    async def _read_certificate(self, conn: Connection, details: dict[str, str]) -> None:
+        """Add the server certificate's facts to the details (none without TLS), and, within 30 days of its
+        notAfter or past it, the hint that names the RDS CA rotation to the pass's note."""
+        self.step = "reading the server's TLS certificate"
+        details |= await self._bounded(certificate_details(conn.certificate))
+        if (renew := expiring(details, time.time())) is not None:
+            hint = self.hint(Failure(Reason.TLS, EXPIRING, renew))
+            details[NOTE] = f"{details[NOTE]}; {hint}" if NOTE in details else hint
 
     # -- logins -------------------------------------------------------------------------------------------
 

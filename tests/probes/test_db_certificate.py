@@ -7,6 +7,7 @@ verify-full fails with its date."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pydantic import SecretStr
 
 from agent.config.dsn import Engine, SslMode
 from agent.outputs.metrics import build_registry, render
+from agent.outputs.report import as_json
 from agent.probes.base import ProbeResult, TargetState
 from agent.probes.db import DatabaseProbe
 from agent.probes.db_facts import iso
@@ -135,7 +137,8 @@ async def test_verify_full_reads_the_same_certificate(pg_soon: PostgresSandbox, 
 
 
 async def test_metrics_has_the_expiry_gauge(pg_soon: PostgresSandbox, soon: Chain) -> None:
-    """/metrics: health_agent_db_certificate_expiry_timestamp_seconds is the notAfter; promtool accepts it."""
+    """/metrics: health_agent_db_certificate_expiry_timestamp_seconds is the notAfter (promtool accepts it);
+    `check --json` and /status: `database.certificate` with the issuer that names the RDS CA, and the warning."""
     user, password = await pg_login(pg_soon)
     result = await login(cluster_server(pg_soon), user, password, SslMode.REQUIRE)
     assert result.ok, result.message
@@ -146,6 +149,13 @@ async def test_metrics_has_the_expiry_gauge(pg_soon: PostgresSandbox, soon: Chai
     gauge = value(samples, "health_agent_db_certificate_expiry_timestamp_seconds", target=result.target)
     assert gauge == soon.not_after.timestamp()
     await _promtool_check(exposition)
+    (probe,) = json.loads(as_json([result]))["probes"]  # /status's `database` entry has the same shape
+    assert probe["database"]["certificate"] == {
+        "not_after": iso(soon.not_after),
+        "subject": SUBJECT,
+        "issuer": ISSUER,
+    }
+    assert probe["database"]["warnings"][0].startswith("the server's TLS certificate expires in 10.0 days")
 
 
 async def test_an_expired_certificate_under_verify_full_fails_with_its_date(
@@ -176,6 +186,15 @@ async def test_an_expired_certificate_under_require_passes_with_a_warning(pg_exp
     result = await login(cluster_server(pg_expired), user, password, SslMode.REQUIRE)
     assert result.ok and "The TLS certificate of 127.0.0.1" in result.message and "it expired on" in result.message
     assert datetime.fromisoformat(result.details["certificate_not_after"]) < datetime.now(UTC)
+
+
+async def test_the_certificate_note_follows_an_unchecked_login_note(pg_soon: PostgresSandbox) -> None:
+    """A pass with two things to say (pg_hba.conf trusts the admin; the certificate expires soon) says both."""
+    result = await login(cluster_server(pg_soon), pg_soon.admin_user, random_password(), SslMode.REQUIRE)
+    assert result.ok and result.details["password_checked"] == "no"
+    unchecked, renew = result.message.split("; The TLS certificate of ", 1)
+    assert unchecked.startswith("the login worked, but the server never asked for a password")
+    assert renew.startswith("127.0.0.1:") and "rds-ca-rsa2048-g1" in renew
 
 
 async def login(

@@ -13,6 +13,7 @@ import hmac
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import ClassVar, NoReturn, TypeVar
@@ -25,6 +26,7 @@ from agent.config.models import TargetConfig
 from agent.probes.base import NOTE, Details, Login, TargetState, now
 from agent.probes.db_facts import RESOLVED_ADDRESS
 from agent.probes.drivers.base import Connection, client_ssl_context, load_driver
+from agent.probes.drivers.certificate import EXPIRING, certificate_details, expired_failure, expiring
 from agent.probes.drivers.hints import COMMON_HINTS
 from agent.probes.drivers.role import UNKNOWN_ADDRESS, RoleHold, mismatch, role_details
 from agent.probes.drivers.tls import verification
@@ -277,6 +279,7 @@ class DatabaseProbe:
                 what = "token" if login.source == "iam" else "password"
                 details["password_checked"] = "no"
                 details[NOTE] = f"the login worked, but the server {unchecked}: a wrong {what} would have worked too"
+            await self._read_certificate(conn, details)
             if login.source == "iam":
                 self.step = f"checking the IAM grant of {login.user}"
                 granted = await self._bounded(conn.check_iam_grant())
@@ -311,6 +314,15 @@ class DatabaseProbe:
         if held is not None:
             raise held
         self._role_hold = None
+
+    async def _read_certificate(self, conn: Connection, details: dict[str, str]) -> None:
+        """Add the server certificate's facts to the details (none without TLS), and, within 30 days of its
+        notAfter or past it, the hint that names the RDS CA rotation to the pass's note."""
+        self.step = "reading the server's TLS certificate"
+        details |= await self._bounded(certificate_details(conn.certificate))
+        if (renew := expiring(details, time.time())) is not None:
+            hint = self.hint(Failure(Reason.TLS, EXPIRING, renew))
+            details[NOTE] = f"{details[NOTE]}; {hint}" if NOTE in details else hint
 
     # -- logins -------------------------------------------------------------------------------------------
 
@@ -486,6 +498,8 @@ class DatabaseProbe:
             conn = await self._bounded(connecting)
         except BaseException as exc:
             COUNTERS.db_login_attempt(self.target, self._outcome(exc))
+            if isinstance(exc, Exception) and (expired := await self._expired(exc)) is not None:
+                raise expired from None  # the date the certificate expired, and the rotation hint
             raise
         COUNTERS.db_login_attempt(self.target, "success")
         COUNTERS.db_connection_opened(self.target)
@@ -499,6 +513,10 @@ class DatabaseProbe:
                 f" sslmode={self.config.sslmode} requires TLS",
             )
         return conn
+
+    async def _expired(self, exc: Exception) -> ProbeFailure | None:
+        """`db:tls_expired` for a login refused because the server's certificate has expired; else None."""
+        return await self._bounded(expired_failure(exc, self.config.sslmode.value))
 
     async def _bounded(self, step: Awaitable[T]) -> T:
         """Await one step within what is left of this run's budget; a timeout names the step."""

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -28,6 +29,15 @@ _FAST = {  # a disposable cluster: durability is worthless, start-up time is not
     "max_connections": "40",
     "log_min_messages": "warning",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """A certificate chain to serve instead of the one made with `openssl` (PEM bytes): e.g. one that expires soon."""
+
+    ca: bytes  # written to `ca_cert`, the sslrootcert a client verifies against
+    certificate: bytes
+    key: bytes
 
 
 class SandboxError(RuntimeError):
@@ -64,9 +74,12 @@ class PostgresSandbox:
     host = "127.0.0.1"
     admin_user = ADMIN_USER
 
-    def __init__(self, *, ssl: bool = False, settings: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *, ssl: bool = False, settings: dict[str, str] | None = None, tls_files: TlsFiles | None = None
+    ) -> None:
         self.bindir = find_bindir()
-        self.ssl = ssl
+        self.ssl = ssl or tls_files is not None
+        self.tls_files = tls_files
         self.settings = {**_FAST, **(settings or {})}
         self.port = 0
         self.root = Path(tempfile.mkdtemp(prefix="eha-pg-"))
@@ -143,6 +156,12 @@ class PostgresSandbox:
         )
 
     def _make_certificates(self) -> None:
+        if self.tls_files is not None:
+            self.ca_cert.write_bytes(self.tls_files.ca)
+            (self.data / "server.crt").write_bytes(self.tls_files.certificate)
+            (self.data / "server.key").write_bytes(self.tls_files.key)
+            self._secure_key()
+            return
         openssl = shutil.which("openssl")
         if openssl is None:
             raise SandboxError("ssl=True needs the openssl command line tool (apt-get install openssl)")
@@ -152,15 +171,20 @@ class PostgresSandbox:
             "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
             "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
         )
+        # 90 days: past the 30 days within which the agent warns of a certificate's expiry (tests that want the
+        # warning serve a chain of their own: TlsFiles)
         curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         self._run(openssl, "req", "-x509", *curve, "-keyout", str(ca_key), "-out", str(self.ca_cert),
-                  "-days", "2", "-subj", "/CN=ecs-health-agent sandbox CA", as_postgres=False)  # fmt: skip
+                  "-days", "90", "-subj", "/CN=ecs-health-agent sandbox CA", as_postgres=False)  # fmt: skip
         self._run(openssl, "req", *curve, "-keyout", key, "-out", str(csr), "-subj", "/CN=localhost",
                   as_postgres=False)  # fmt: skip
         self._run(openssl, "x509", "-req", "-in", str(csr), "-CA", str(self.ca_cert), "-CAkey", str(ca_key),
-                  "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", str(ext),
+                  "-CAcreateserial", "-out", crt, "-days", "90", "-extfile", str(ext),
                   as_postgres=False)  # fmt: skip
-        os.chmod(key, 0o600)  # postgres refuses a private key that others can read
+        self._secure_key()
+
+    def _secure_key(self) -> None:
+        os.chmod(self.data / "server.key", 0o600)  # postgres refuses a private key that others can read
         self._own(self.data / "server.key", self.data / "server.crt")
 
     def _pg_ctl(self, *args: str) -> None:

@@ -79,6 +79,8 @@ _SHA2_TLS = f"{_SHA2}::test_a_cache_miss_over_tls_sends_the_password_in_the_tls_
 _SHA2_SWITCH = f"{_SHA2}::test_a_switch_to_caching_sha2_password_is_followed"
 _SHA2_NO_KEY = f"{_SHA2}::test_a_server_without_rsa_keys_demands_tls"
 _SHA2_GUARDS = (_SHA2_RSA, _SHA2_TLS, _SHA2_SWITCH, _SHA2_NO_KEY, f"{_SHA2}::test_sha256_password_over_rsa_or_tls")
+_CERTIFICATE = "tests/probes/test_db_certificate.py"
+STDLIB = "python"  # the package of a standard-library name: the image's Python (Dockerfile PYTHON_IMAGE) fixes it
 _FETCHER_CONSTANT = (
     "an undocumented class constant botocore's container fetcher reads; overridden in a subclass so a credentials"
     " run gives up within the probe's timeout (the defaults take ~9 s against a silent endpoint). A rename would"
@@ -418,5 +420,20 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         guarded_by=(
             "tests/outputs/test_connections.py::test_at_the_cap_the_oldest_connection_makes_way_and_health_still_answers",
         ),
+    ),
+    PrivateApi(
+        name="ssl.SSLObject._sslobj",
+        package=STDLIB,
+        used_in="agent/probes/drivers/certificate.py",
+        why=(
+            "the C object behind an SSLObject, whose get_unverified_chain() (public on SSLObject from Python 3.13"
+            " only) gives the certificate a failed verification refused: an expired certificate's failure names"
+            " its notAfter. Without it the failure is still db:tls_expired, without the date"
+        ),
+        guarded_by=(
+            f"{_CERTIFICATE}::test_an_expired_certificate_under_verify_full_fails_with_its_date",
+            f"{_CERTIFICATE}::test_mariadb_reads_the_certificate_under_require_and_verify_full",
+        ),
+        on_instance=True,
     ),
 )

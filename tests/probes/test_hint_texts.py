@@ -205,23 +205,32 @@ def _makers() -> dict[str, tuple[ProbeMaker, tuple[str, ...]]]:
     tls = "agent.probes.drivers.tls.HINTS"
     role = "agent.probes.drivers.role.HINTS"  # writer or reader: in COMMON_HINTS too, shown by both engines
     proxy = "agent.probes.drivers.proxy.HINTS"  # RDS Proxy's own answers: in COMMON_HINTS too
+    cert = "agent.probes.drivers.certificate.HINTS"  # the server's certificate: in COMMON_HINTS too
     aws = ("agent.aws.errors.COMMON_HINTS", "agent.aws.hints.AWS_CODE_HINTS", "agent.aws.hints.PROVIDER_HINTS")
     makers: dict[str, tuple[ProbeMaker, tuple[str, ...]]] = {
         "db-pg": (
             lambda: _database(Engine.POSTGRESQL, False),
-            (shared, tls, role, proxy, "agent.probes.drivers.pg.HINTS"),
+            (shared, tls, role, proxy, cert, "agent.probes.drivers.pg.HINTS"),
         ),
         "db-pg-iam": (
             lambda: _database(Engine.POSTGRESQL, True),
-            (shared, tls, role, proxy, "agent.probes.drivers.pg.HINTS", "agent.probes.drivers.pg.IAM_HINTS"),
+            (shared, tls, role, proxy, cert, "agent.probes.drivers.pg.HINTS", "agent.probes.drivers.pg.IAM_HINTS"),
         ),
         "db-mysql": (
             lambda: _database(Engine.MYSQL, False),
-            (shared, tls, role, proxy, "agent.probes.drivers.mysql.HINTS"),
+            (shared, tls, role, proxy, cert, "agent.probes.drivers.mysql.HINTS"),
         ),
         "db-mysql-iam": (
             lambda: _database(Engine.MYSQL, True),
-            (shared, tls, role, proxy, "agent.probes.drivers.mysql.HINTS", "agent.probes.drivers.mysql.IAM_HINTS"),
+            (
+                shared,
+                tls,
+                role,
+                proxy,
+                cert,
+                "agent.probes.drivers.mysql.HINTS",
+                "agent.probes.drivers.mysql.IAM_HINTS",
+            ),
         ),
         "app": (_app, ("agent.probes.app.HINTS",)),
         "db-pg-parameter": (

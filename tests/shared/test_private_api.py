@@ -16,7 +16,7 @@ import aiomysql
 import asyncpg
 import pytest
 
-from agent.shared.private_api import PRIVATE_APIS, PrivateApi
+from agent.shared.private_api import PRIVATE_APIS, STDLIB, PrivateApi
 from tests.support.databases import Server
 from tests.support.locks import DEV_LOCK, RUNTIME_LOCK, pins
 
@@ -60,9 +60,13 @@ def test_the_registry_loads_no_dependency() -> None:
 
 
 def test_every_record_names_a_pinned_dependency_that_ships_the_module() -> None:
-    """Pinned in the runtime lock (the image), or in the dev lock for the sandbox (which the image lacks)."""
+    """Pinned in the runtime lock (the image), or in the dev lock for the sandbox (which the image lacks); or a
+    standard-library module (STDLIB)."""
     shipped_by = metadata.packages_distributions()
     for api in PRIVATE_APIS:
+        if api.package == STDLIB:  # the standard library: the image's Python fixes it
+            assert api.name.split(".")[0] in sys.stdlib_module_names, api.name
+            continue
         lock = DEV_LOCK if api.used_in.startswith("agent/sandbox/") else RUNTIME_LOCK
         assert api.package in pins(lock), f"{api.name}: {api.package} is not in {lock.name}"
         assert api.package in shipped_by[api.name.split(".")[0]], api.name
@@ -175,7 +179,18 @@ def test_moto_server_attributes() -> None:
             werkzeug_server.server_close()
 
 
+def test_ssl_object_attributes() -> None:
+    """An SSLObject (as asyncio makes one, through wrap_bio) has `_sslobj`, with get_unverified_chain()."""
+    import ssl
+
+    tls = ssl.create_default_context().wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="localhost")
+    for name in instance_attributes("ssl.SSLObject"):
+        assert hasattr(tls, name), name
+    assert callable(tls._sslobj.get_unverified_chain)  # type: ignore[attr-defined]
+
+
 INSTANCE_CHECKS = {
+    "ssl.SSLObject": test_ssl_object_attributes,
     "asyncpg.connection.Connection": test_asyncpg_connection_attributes,
     "aiomysql.connection.Connection": test_aiomysql_connection_attributes,
     "botocore.credentials.RefreshableCredentials": test_refreshable_credentials_attributes,

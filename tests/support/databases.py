@@ -29,7 +29,7 @@ from pydantic import SecretStr
 from agent.config.dsn import Engine, SslMode, parse_dsn
 from agent.config.models import TargetConfig
 from agent.probes.base import ProbeResult
-from agent.sandbox.postgres import HBA_REJECTED_ROLE, PostgresSandbox, SandboxError
+from agent.sandbox.postgres import HBA_REJECTED_ROLE, PostgresSandbox, SandboxError, TlsFiles
 from tests.support.ports import SilentListener, refused_port
 from tests.support.secrets import remember
 
@@ -127,9 +127,9 @@ def blackhole_port() -> Iterator[int]:
 # -- PostgreSQL ----------------------------------------------------------------------------------------------
 
 
-def _sandbox(ssl: bool) -> Iterator[PostgresSandbox]:
+def _sandbox(ssl: bool, tls_files: TlsFiles | None = None) -> Iterator[PostgresSandbox]:
     try:
-        cluster = PostgresSandbox(ssl=ssl)
+        cluster = PostgresSandbox(ssl=ssl, tls_files=tls_files)
     except SandboxError as exc:
         pytest.fail(f"cannot build a throwaway PostgreSQL cluster: {exc}", pytrace=False)
     try:
@@ -157,6 +157,17 @@ def pg_cluster() -> Iterator[PostgresSandbox]:
 def pg_tls_cluster() -> Iterator[PostgresSandbox]:
     """A throwaway cluster with ssl=on and a certificate for localhost/127.0.0.1 signed by `ca_cert`."""
     yield from _sandbox(ssl=True)
+
+
+def pg_tls_cluster_serving(tls_files: TlsFiles) -> Iterator[PostgresSandbox]:
+    """A throwaway cluster with ssl=on serving the given chain (e.g. tests/support/certificates.py `make_chain`, with
+    the validity a test needs), for a fixture of the test's own."""
+    yield from _sandbox(ssl=True, tls_files=tls_files)
+
+
+def cluster_server(cluster: PostgresSandbox) -> Server:
+    """The Server a throwaway cluster is, for target_for and the admins."""
+    return _cluster_server(cluster)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from agent.config.dsn import Engine, SslMode
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
+from agent.probes.drivers.certificate import KeepsServerCertificate
 from agent.probes.drivers.role import ServerRole
 from agent.shared.reasons import Failure, ProbeFailure, Reason, describe
 
@@ -19,6 +20,7 @@ class Connection(Protocol):
     server_version: str
     tls: str | None  # the negotiated TLS version, read from the transport; None for plaintext
     peer: str | None  # the IP address the connection reached (the transport's peername); None if not known
+    certificate: bytes | None  # the server's certificate (DER) from the transport, whatever was verified
 
     async def ping(self) -> None: ...
 
@@ -90,4 +92,5 @@ def client_ssl_context(mode: SslMode, rootcert: str | None) -> ssl.SSLContext | 
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else describe(exc)
         raise ProbeFailure(Reason.CONFIG, "db:sslrootcert", f"cannot load sslrootcert {rootcert}: {why}") from None
     context.check_hostname = mode is SslMode.VERIFY_FULL
+    context.sslobject_class = KeepsServerCertificate  # an expired certificate's failure can name its date
     return context

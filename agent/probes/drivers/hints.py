@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from agent.probes.drivers.certificate import HINTS as CERTIFICATE_HINTS
 from agent.probes.drivers.proxy import HINTS as PROXY_HINTS
 from agent.probes.drivers.role import HINTS as ROLE_HINTS
 from agent.probes.drivers.tls import HINTS as TLS_HINTS
@@ -106,4 +107,5 @@ COMMON_HINTS: Mapping[str, str] = {
     **TLS_HINTS,  # a password or token asked for without TLS: refused
     **ROLE_HINTS,  # writer or reader: the expected role, or a write refused by a read-only server
     **PROXY_HINTS,  # RDS Proxy's own answers (db:proxy_*)
+    **CERTIFICATE_HINTS,  # the server's certificate expires soon, or has expired
 }

@@ -169,6 +169,8 @@ class MySqlConnection:
         ssl_object = raw._writer.transport.get_extra_info("ssl_object")
         self.tls: str | None = str(ssl_object.version()) if ssl_object is not None else None
         self.peer = peer_address(raw._writer.transport)
+        # the server's certificate as DER, which CERT_NONE contexts (prefer, require) give too
+        self.certificate: bytes | None = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         self._watch: _CloseWatch | None = None
 
     def on_close(self, callback: Callable[[], None]) -> None:

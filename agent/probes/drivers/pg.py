@@ -166,6 +166,7 @@ class PgConnection:
         self.server_version: str = raw.get_settings().server_version
         self.tls = _tls_version(raw)
         self.peer = peer_address(raw._transport)  # private API, as for TLS (agent/shared/private_api.py)
+        self.certificate = _server_certificate(raw)
         self._on_close: Callable[[], None] | None = None
 
     def on_close(self, callback: Callable[[], None]) -> None:
@@ -276,6 +277,12 @@ def _tls_version(raw: Any) -> str | None:
     # (private API: listed in agent/shared/private_api.py).
     ssl_object = raw._transport.get_extra_info("ssl_object")
     return str(ssl_object.version()) if ssl_object is not None else None
+
+
+def _server_certificate(raw: Any) -> bytes | None:
+    # DER, which CERT_NONE contexts (prefer, require) give too; the same private transport as _tls_version
+    ssl_object = raw._transport.get_extra_info("ssl_object")
+    return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
 
 
 _IAM_CHECKLIST = (

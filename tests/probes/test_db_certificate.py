@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +25,8 @@ from agent.outputs.metrics import build_registry, render
 from agent.outputs.report import as_json
 from agent.probes.base import ProbeResult, TargetState
 from agent.probes.db import DatabaseProbe
-from agent.probes.db_facts import iso
-from agent.probes.drivers.certificate import rds_ca
+from agent.probes.db_facts import CERTIFICATE_ISSUER, CERTIFICATE_NOT_AFTER, iso
+from agent.probes.drivers.certificate import ServerCertificate, certificate_details, rds_ca, server_certificate
 from agent.probes.runner import run_probe
 from agent.runtime.state import AgentState
 from agent.sandbox.postgres import PostgresSandbox
@@ -134,6 +135,28 @@ async def test_verify_full_reads_the_same_certificate(pg_soon: PostgresSandbox, 
     assert code == 0, out
     assert "tls_verified=verify-full" in out and f"certificate_issuer={ISSUER}" in out
     assert f"{WARNING}{iso(soon.not_after)}" in out
+
+
+async def test_a_verified_certificate_is_read_from_the_ssl_module_not_parsed_again(
+    pg_soon: PostgresSandbox, soon: Chain
+) -> None:
+    """Under verification the ssl module has parsed the certificate: its fields give exactly what `cryptography`
+    gives from the DER (the issuer's escaped comma included), and the DER is not parsed at all (garbage in its place
+    changes nothing), so a verified login never loads `cryptography` (~10 MB of RSS)."""
+    user, password = await pg_login(pg_soon)
+    context = ssl.create_default_context(cafile=str(pg_soon.ca_cert))
+    conn = await asyncpg.connect(
+        host="localhost", port=pg_soon.port, user=user, password=password, database="postgres", ssl=context
+    )
+    try:
+        received = server_certificate(conn._transport.get_extra_info("ssl_object"))
+    finally:
+        await conn.close()
+    assert received is not None and received.der and received.verified
+    parsed = await certificate_details(received.der)
+    assert parsed[CERTIFICATE_ISSUER] == ISSUER and parsed[CERTIFICATE_NOT_AFTER] == iso(soon.not_after)
+    assert await certificate_details(ServerCertificate(b"not a certificate", received.verified)) == parsed
+    assert await certificate_details(ServerCertificate(b"not a certificate")) == {}  # unverified: DER or nothing
 
 
 async def test_metrics_has_the_expiry_gauge(pg_soon: PostgresSandbox, soon: Chain) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from agent.config.dsn import Engine, SslMode
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
-from agent.probes.drivers.certificate import KeepsServerCertificate
+from agent.probes.drivers.certificate import KeepsServerCertificate, ServerCertificate
 from agent.probes.drivers.role import ServerRole
 from agent.shared.reasons import Failure, ProbeFailure, Reason, describe
 
@@ -20,7 +20,7 @@ class Connection(Protocol):
     server_version: str
     tls: str | None  # the negotiated TLS version, read from the transport; None for plaintext
     peer: str | None  # the IP address the connection reached (the transport's peername); None if not known
-    certificate: bytes | None  # the server's certificate (DER) from the transport, whatever was verified
+    certificate: ServerCertificate | None  # the server's certificate from the transport, whatever was verified
 
     async def ping(self) -> None: ...
 

@@ -1,9 +1,11 @@
 """The server's TLS certificate, read on the login made anyway: notAfter, subject and issuer, in every sslmode.
 
-A login's TLS transport holds the certificate the server sent, as DER (`ssl.SSLObject.getpeercert(binary_form=True)`:
-the dict form is empty under CERT_NONE, which prefer and require without a root certificate use). It is parsed
-with `cryptography`, imported on the first certificate only and in a thread (measured on the agent: ~55 ms and
-~10 MB of RSS, 7 of them the mapped library), so an agent that never negotiates TLS never loads it.
+A login's TLS transport holds the certificate the server sent. Where the context verified it (verify-ca,
+verify-full, and require with a root certificate: what the image's RDS bundle makes the default), the ssl module has
+parsed it already (`ssl.SSLObject.getpeercert()`), and that dict is read: no import, no cost. Under CERT_NONE
+(prefer, and require without a root certificate) the dict is empty, so the DER form
+(`getpeercert(binary_form=True)`) is parsed with `cryptography`, imported on the first such certificate only and
+in a thread (measured on the agent: ~55 ms and ~10 MB of RSS, 7 of them the mapped library).
 
 A certificate that fails verification because it has expired never reaches a transport: verified contexts use
 `KeepsServerCertificate`, which keeps the certificate on the verification error, so the failure can name the date.
@@ -20,7 +22,8 @@ import re
 import ssl
 import sys
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from agent.probes.db_facts import (
@@ -43,6 +46,35 @@ _KEPT = "server_certificate_der"  # the attribute KeepsServerCertificate sets on
 # CA that expired on 2024-08-22 "Amazon RDS eu-west-1 2019 CA". The CA identifiers are the RDS API's.
 _RDS_G1 = re.compile(r"Amazon RDS\b.*?\b(RSA2048|RSA4096|ECC384) G1\b")
 _RDS_2019 = re.compile(r"Amazon RDS\b.*?\b2019 CA\b")
+
+
+# getpeercert()'s attribute names, as RFC 4514 writes them (RFC 4514 section 3; cryptography's rfc4514_string agrees).
+_SHORT_NAMES = {
+    "commonName": "CN",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "stateOrProvinceName": "ST",
+    "localityName": "L",
+    "streetAddress": "STREET",
+    "domainComponent": "DC",
+    "userId": "UID",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ServerCertificate:
+    """The certificate a login's TLS handshake received: DER always, the ssl module's parsed fields when verified."""
+
+    der: bytes | None
+    verified: Mapping[str, Any] = field(default_factory=dict)  # getpeercert(): empty unless the chain was verified
+
+
+def server_certificate(ssl_object: Any) -> ServerCertificate | None:
+    """What a transport's `ssl_object` holds of the server's certificate; None without TLS."""
+    if ssl_object is None:
+        return None
+    return ServerCertificate(ssl_object.getpeercert(binary_form=True), ssl_object.getpeercert() or {})
 
 
 class KeepsServerCertificate(ssl.SSLObject):
@@ -72,12 +104,50 @@ class KeepsServerCertificate(ssl.SSLObject):
             return None
 
 
-async def certificate_details(der: bytes | None) -> dict[str, str]:
+async def certificate_details(certificate: ServerCertificate | bytes | None) -> dict[str, str]:
     """The details keys of agent.probes.db_facts (`certificate_not_after` in ISO 8601 UTC, `certificate_subject`
-    and `certificate_issuer` as RFC 4514 strings of at most NAME_CHARACTERS) for a DER certificate; `{}` for none,
-    or for one `cryptography` cannot parse (no other fact of the login is lost for it)."""
-    if not der:
-        return {}
+    and `certificate_issuer` as RFC 4514 strings of at most NAME_CHARACTERS) for a certificate: from the ssl module's
+    fields when it verified the certificate, else parsed from DER; `{}` for none, or for one that cannot be parsed
+    (no other fact of the login is lost for it)."""
+    if isinstance(certificate, ServerCertificate):
+        if (fields := _verified_details(certificate.verified)) is not None:
+            return fields
+        certificate = certificate.der
+    return await _parsed_details(certificate) if certificate else {}
+
+
+def _verified_details(fields: Mapping[str, Any]) -> dict[str, str] | None:
+    """The details from getpeercert()'s dict (notAfter as "Dec 10 14:34:19 2026 GMT"; subject and issuer as
+    tuples of RDNs of (name, value) pairs, most significant first); None when it is empty (not verified)."""
+    not_after = fields.get("notAfter")
+    if not not_after:
+        return None
+    try:
+        moment = datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), UTC)
+    except ValueError:
+        return None
+    return {
+        CERTIFICATE_NOT_AFTER: iso(moment),
+        CERTIFICATE_SUBJECT: one_line(_rfc4514(fields.get("subject", ())), limit=NAME_CHARACTERS),
+        CERTIFICATE_ISSUER: one_line(_rfc4514(fields.get("issuer", ())), limit=NAME_CHARACTERS),
+    }
+
+
+def _rfc4514(name: Any) -> str:
+    """A getpeercert() name as an RFC 4514 string: the RDNs last first, `+` within one, values escaped."""
+    rdns = ["+".join(f"{_SHORT_NAMES.get(key, key)}={_escape(str(value))}" for key, value in rdn) for rdn in name]
+    return ",".join(reversed(rdns))
+
+
+def _escape(value: str) -> str:
+    """RFC 4514 section 2.4: a backslash before , + " \\ < > ; anywhere, a leading # or space, a trailing space."""
+    escaped = re.sub(r'([,+"\\<>;])', r"\\\1", value)
+    if escaped.startswith(("#", " ")):
+        escaped = "\\" + escaped
+    return escaped[:-1] + "\\ " if escaped.endswith(" ") else escaped
+
+
+async def _parsed_details(der: bytes) -> dict[str, str]:
     x509 = await _x509()
     try:
         cert = x509.load_der_x509_certificate(der)

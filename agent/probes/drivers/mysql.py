@@ -16,6 +16,7 @@ from agent.config.dsn import SslMode
 from agent.config.hosts import address
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
+from agent.probes.drivers.certificate import server_certificate
 from agent.probes.drivers.mysql_sha2 import Sha2Auth, held_back
 from agent.probes.drivers.role import READ_ONLY_CODE, ServerRole, peer_address
 from agent.probes.drivers.wire import PATIENCE, greeting_or_wrong_server
@@ -169,8 +170,7 @@ class MySqlConnection:
         ssl_object = raw._writer.transport.get_extra_info("ssl_object")
         self.tls: str | None = str(ssl_object.version()) if ssl_object is not None else None
         self.peer = peer_address(raw._writer.transport)
-        # the server's certificate as DER, which CERT_NONE contexts (prefer, require) give too
-        self.certificate: bytes | None = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        self.certificate = server_certificate(ssl_object)
         self._watch: _CloseWatch | None = None
 
     def on_close(self, callback: Callable[[], None]) -> None:

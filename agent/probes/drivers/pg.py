@@ -19,6 +19,7 @@ from agent.config.dsn import SslMode
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
 from agent.probes.drivers import pg_auth
+from agent.probes.drivers.certificate import ServerCertificate, server_certificate
 from agent.probes.drivers.guard import bounded_answers, too_large_failure
 from agent.probes.drivers.pg_auth import guarded
 from agent.probes.drivers.role import READ_ONLY_CODE, ServerRole, peer_address
@@ -279,10 +280,9 @@ def _tls_version(raw: Any) -> str | None:
     return str(ssl_object.version()) if ssl_object is not None else None
 
 
-def _server_certificate(raw: Any) -> bytes | None:
-    # DER, which CERT_NONE contexts (prefer, require) give too; the same private transport as _tls_version
-    ssl_object = raw._transport.get_extra_info("ssl_object")
-    return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+def _server_certificate(raw: Any) -> ServerCertificate | None:
+    # the same private transport as _tls_version
+    return server_certificate(raw._transport.get_extra_info("ssl_object"))
 
 
 _IAM_CHECKLIST = (

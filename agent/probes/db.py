@@ -27,6 +27,7 @@ from agent.probes.drivers.base import Connection, client_ssl_context, load_drive
 from agent.probes.drivers.hints import COMMON_HINTS
 from agent.probes.drivers.tls import verification
 from agent.probes.drivers.wire import login_or_wrong_server
+from agent.probes.expiry import PasswordExpiry
 from agent.probes.pacing import LoginGate, LoginPacing
 from agent.probes.rereads import SecretRereads
 from agent.probes.rotation import CODES as ROTATION_CODES
@@ -96,6 +97,8 @@ class DatabaseProbe:
         self._gate = LoginGate(pacing)  # pacing None (`check`): log in every run
         self._on_lost = on_lost  # wakes the scheduler when the server closes the kept connection
         self._relogin_timer: asyncio.TimerHandle | None = None
+        self._expiry = PasswordExpiry(self._driver.EXPIRED_READS_AS)  # explains a refusal once it has passed
+        self._tried: Login | None = None  # the login this run tried first
 
     async def run(self) -> Details:
         """Ping the kept connection, or log in anew and run SELECT 1; raise on failure."""
@@ -108,9 +111,16 @@ class DatabaseProbe:
             conn, login = await self._login()
         except BaseException as exc:
             self._gate.login_failed(exc.failure if isinstance(exc, ProbeFailure) else self._driver.classify(exc))
+            if (expired := self._expired(exc)) is not None:
+                raise expired from None
             raise
         self._gate.login_passed()
-        return await self._check(conn, login)
+        try:
+            return await self._check(conn, login)
+        except self._retry_errors as exc:  # MySQL's sandbox mode: logged in, but 1820 on SELECT 1
+            if (expired := self._expired(exc)) is not None:
+                raise expired from None
+            raise
 
     async def close(self) -> None:
         """Close the kept connection, if any (on shutdown)."""
@@ -136,6 +146,7 @@ class DatabaseProbe:
             "sslrootcert": self.config.sslrootcert or "<sslrootcert>",
             "detail": failure.message,
             **(self.rotation.facts() if self.rotation else {}),
+            **self._expiry.facts(),
         }
         table = {
             **COMMON_HINTS,
@@ -232,7 +243,7 @@ class DatabaseProbe:
         )
 
     async def _login(self) -> tuple[Connection, Login]:
-        login = self._choose_login()
+        login = self._tried = self._choose_login()
         await self._resolve()
         if login.source == "secret":
             return await self._open_secret(login)
@@ -268,6 +279,9 @@ class DatabaseProbe:
                 self.step = f"checking the IAM grant of {login.user}"
                 granted = await self._bounded(conn.check_iam_grant())
                 details["iam_grant"] = "unknown" if granted is None else ("yes" if granted else "no")
+            self.step = "reading the password expiry and the connection headroom"
+            details |= await self._bounded(conn.limits(password_expiry=login.source != "iam"))
+            self._expiry.seen(login, details)
             if self.keep_connection:
                 self._kept, kept = _Kept(conn, now(), details), True
                 conn.on_close(self._closed_by_server)
@@ -474,6 +488,13 @@ class DatabaseProbe:
             raise ProbeFailure(
                 Reason.TIMEOUT, "db:timeout", f"no answer within {self.timeout:g}s during {self.step}"
             ) from None
+
+    def _expired(self, exc: BaseException) -> ProbeFailure | None:
+        """The failure to raise when the password's expiry explains `exc` (agent.probes.expiry), else None."""
+        if not isinstance(exc, self._retry_errors):
+            return None
+        failure = exc.failure if isinstance(exc, ProbeFailure) else self.classify(exc)
+        return self._expiry.explain(failure, self._tried) if failure is not None else None
 
     def _set_step(self, step: str) -> None:
         self.step = step

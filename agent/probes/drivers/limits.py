@@ -19,13 +19,17 @@ _DAY = 86400
 # NULL or 'infinity' is "never" (isfinite is false for infinity, NULL for NULL).
 # Connections are the `client backend` rows: max_connections limits exactly those; background workers, autovacuum
 # and WAL senders have slots of their own (max_worker_processes, autovacuum_max_workers, max_wal_senders) and are
-# not counted. A role without superuser (or, from PostgreSQL 16, pg_use_reserved_connections) may fill
+# not counted. A role without pg_read_all_stats sees other roles' rows with backend_type NULL, but their datid and
+# usesysid kept: a client backend has both, autovacuum and the auxiliary processes have no usesysid, physical WAL
+# senders and launchers no datid; only another role's parallel or logical replication worker (rare) is counted too.
+# With pg_read_all_stats (pg_monitor) the count is exact. A role without superuser (or, from PostgreSQL 16, pg_use_reserved_connections) may fill
 # max_connections - superuser_reserved_connections - reserved_connections (that last one PostgreSQL 16+ only, so
 # read with missing_ok: NULL before). Source: PostgreSQL docs, "Connection Settings" and "pg_stat_activity".
 PG_QUERY = """
 SELECT (SELECT CASE WHEN isfinite(rolvaliduntil) THEN extract(epoch FROM rolvaliduntil) END
           FROM pg_roles WHERE rolname = session_user) AS valid_until,
-       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS connections,
+       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'
+          OR backend_type IS NULL AND datid IS NOT NULL AND usesysid IS NOT NULL) AS connections,
        current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
          - coalesce(current_setting('reserved_connections', true)::int, 0) AS max_connections
 """

@@ -193,9 +193,9 @@ class MySqlConnection:
         settings = await self._rows(sql.MYSQL_SETTINGS)
         if not isinstance(settings, pymysql.err.MySQLError) and settings:
             max_connections, default_lifetime = settings[0]
-            facts[MAX_CONNECTIONS] = str(max_connections)
             if not isinstance(threads, pymysql.err.MySQLError) and threads:
                 facts[CONNECTIONS] = str(threads[0][1])
+            facts[MAX_CONNECTIONS] = str(max_connections)
             if password_expiry:
                 facts[PASSWORD_EXPIRES_AT] = await self._password_expiry(default_lifetime)
         return facts

@@ -1,0 +1,315 @@
+"""Password expiry and connection headroom (agent.probes.drivers.limits, agent.probes.expiry) on real servers: a
+PostgreSQL VALID UNTIL in 7 days and in the past, MariaDB's PASSWORD EXPIRE (1820, and 1862 on a server that
+disconnects), an account that may not read mysql.global_priv, and max_connections nearly used up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiomysql
+import asyncpg
+import pytest
+from pydantic import SecretStr
+
+from agent.config.dsn import Engine
+from agent.outputs.report import as_checklist
+from agent.probes.base import ProbeResult, TargetState
+from agent.probes.db import DatabaseProbe
+from agent.probes.runner import run_probe
+from agent.sandbox.postgres import PostgresSandbox, SandboxError
+from agent.shared.reasons import Reason, Scope
+from tests.faults.private_mariadb import PrivateMariaDB
+from tests.outputs.test_metrics import parse, value
+from tests.support.databases import (
+    MySqlAdmin,
+    PgAdmin,
+    Server,
+    assert_no_secret,
+    random_name,
+    random_password,
+    target_for,
+)
+from tests.support.http import fetch, ready_state, serve
+from tests.support.results import make_config
+
+TIMEOUT = 3.0
+DAY = 86400
+
+
+async def run(probe: DatabaseProbe) -> ProbeResult:
+    """One run through the real runner, as `check` and `serve` make it."""
+    result = await run_probe(probe, TIMEOUT)
+    print(as_checklist([result]))  # the exact `check` text, for the record (pytest -s)
+    return result
+
+
+async def status_entry(result: ProbeResult) -> tuple[dict[str, Any], dict[str, list[tuple[str, Any]]]]:
+    """/status's db entry and /metrics' samples after the result (recorded as target `writer`)."""
+    state = ready_state(make_config())
+    state.record(replace(result, target="writer"))
+    async with serve(state) as base:
+        status = (await fetch(f"{base}/status")).body
+        metrics = (await fetch(f"{base}/metrics")).body.decode()
+    return next(p for p in status["probes"] if p["probe"] == "db"), parse(metrics)
+
+
+# -- PostgreSQL: VALID UNTIL ------------------------------------------------------------------------------------
+
+
+async def pg_role(admin: PgAdmin, valid_until: datetime | str) -> tuple[str, str]:
+    password = random_password()
+    role = await admin.role(password)
+    moment = valid_until if isinstance(valid_until, str) else valid_until.isoformat()
+    await admin.conn.execute(f"ALTER ROLE {role} VALID UNTIL '{moment}'")
+    return role, password
+
+
+def pg_probe(admin: PgAdmin, role: str, password: str) -> DatabaseProbe:
+    target = target_for(admin.server, role, password=SecretStr(password), database="postgres")
+    return DatabaseProbe(target, TargetState(), timeout=TIMEOUT)
+
+
+async def test_pg_valid_until_in_7_days_passes_and_status_and_check_warn(pg_cluster_admin: PgAdmin) -> None:
+    """The role's rolvaliduntil is read at the login: a pass, with the 14-day warning in check and /status."""
+    expires = datetime.now(UTC) + timedelta(days=7)
+    role, password = await pg_role(pg_cluster_admin, expires)
+    result = await run(pg_probe(pg_cluster_admin, role, password))
+    assert result.ok, result.message
+    read = datetime.fromisoformat(result.details["password_expires_at"])
+    assert abs(read.timestamp() - expires.timestamp()) < 1
+    assert "        warning: the login's password expires in 7.0 days, on " in as_checklist([result])
+    entry, samples = await status_entry(result)
+    assert entry["database"]["warnings"][0].startswith("the login's password expires in 7.0 days")
+    gauge = value(samples, "health_agent_db_password_expiry_timestamp_seconds", target="writer")
+    assert gauge == pytest.approx(expires.timestamp(), abs=1)
+
+
+async def test_pg_role_without_valid_until_never_expires(pg_cluster_admin: PgAdmin) -> None:
+    """VALID UNTIL 'infinity' reads as never: no warning, no expiry gauge."""
+    role, password = await pg_role(pg_cluster_admin, "infinity")
+    result = await run(pg_probe(pg_cluster_admin, role, password))
+    assert result.ok and result.details["password_expires_at"] == "never"
+    entry, samples = await status_entry(result)
+    assert "warnings" not in entry["database"] or entry["database"]["warnings"] == []
+    assert not [name for name, _ in samples if name == "health_agent_db_password_expiry_timestamp_seconds"]
+
+
+async def test_pg_login_refused_after_the_known_valid_until_is_password_expired(pg_cluster_admin: PgAdmin) -> None:
+    """A 28P01 once the VALID UNTIL read at an earlier login has passed is db:password_expired (shared), naming
+    the date and ALTER ROLE ... VALID UNTIL; a probe that never logged in says only 28P01."""
+    expires = datetime.now(UTC) + timedelta(seconds=1.5)
+    role, password = await pg_role(pg_cluster_admin, expires)
+    probe = pg_probe(pg_cluster_admin, role, password)
+    assert (await run(probe)).ok
+    await asyncio.sleep(max(0.0, expires.timestamp() - time.time()) + 0.3)
+    result = await run(probe)
+    assert (result.ok, result.reason, result.code, result.scope) == (
+        False,
+        Reason.AUTH,
+        "db:password_expired",
+        Scope.SHARED,
+    )
+    date = datetime.fromtimestamp(int(expires.timestamp()), UTC).isoformat()
+    assert result.message.startswith(f"the password of {role} expired on {date} (VALID UNTIL, read at the login at")
+    assert "SQLSTATE" not in result.message and "login rejected" in result.message
+    assert f"ALTER ROLE {role} VALID UNTIL 'infinity';" in result.hint and f"expired on {date}" in result.hint
+    assert_no_secret(result, password)
+    fresh = await run(pg_probe(pg_cluster_admin, role, password))
+    assert fresh.code == "pg:28P01"  # the wire says nothing of the expiry: only an earlier login knows it
+    await pg_cluster_admin.conn.execute(f"ALTER ROLE {role} VALID UNTIL 'infinity'")
+    assert (await run(probe)).ok  # the hint's statement fixes it, with the same password
+
+
+async def test_pg_same_password_refused_after_a_pass_says_the_server_side_changed(pg_cluster_admin: PgAdmin) -> None:
+    """The password that logged in is refused before its known expiry: the message says the server changed."""
+    role, password = await pg_role(pg_cluster_admin, datetime.now(UTC) + timedelta(days=30))
+    probe = pg_probe(pg_cluster_admin, role, password)
+    assert (await run(probe)).ok
+    await pg_cluster_admin.conn.execute(f"ALTER ROLE {role} VALID UNTIL '2001-01-01'")
+    result = await run(probe)
+    assert result.code == "pg:28P01"
+    assert f"this same password logged in as {role} at " in result.message
+    assert "the role's password or VALID UNTIL was changed on the server since" in result.message
+
+
+# -- PostgreSQL: connection headroom ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_pg() -> Iterator[PostgresSandbox]:
+    """A throwaway cluster with 12 connections, 2 of them reserved for superusers: 10 for everyone else."""
+    try:
+        cluster = PostgresSandbox(settings={"max_connections": "12", "superuser_reserved_connections": "2"})
+        cluster.start()
+    except SandboxError as exc:
+        pytest.fail(f"cannot start a throwaway PostgreSQL cluster: {exc}", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def idle_pg_sessions(cluster: PostgresSandbox, count: int) -> AsyncIterator[list[Any]]:
+    """`count` idle sessions held open as the admin, closed on exit."""
+    sessions = [await asyncpg.connect(cluster.admin_dsn()) for _ in range(count)]
+    try:
+        yield sessions
+    finally:
+        for session in sessions:
+            await session.close()
+
+
+async def test_pg_connections_nearly_used_up_warn_at_90_percent(small_pg: PostgresSandbox) -> None:
+    """client backends / (max_connections - reserved): 9 of 10 warns and shows on the gauges; 8 of 10 does not."""
+    server = Server(Engine.POSTGRESQL, small_pg.host, small_pg.port, small_pg.admin_user, "", "postgres")
+    admin = await asyncpg.connect(small_pg.admin_dsn())
+    role, password = random_name(), random_password()
+    await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    target = target_for(server, role, password=SecretStr(password), database="postgres")
+    try:
+        async with idle_pg_sessions(small_pg, 7):  # + the admin + the probe's own = 9
+            full = await run(DatabaseProbe(target, TargetState(), timeout=TIMEOUT))
+        fewer = await run(DatabaseProbe(target, TargetState(), timeout=TIMEOUT))
+    finally:
+        await admin.execute(f"DROP ROLE {role}")
+        await admin.close()
+    assert (full.details["connections"], full.details["max_connections"]) == ("9", "10")
+    assert "        warning: 9 of 10 connections in use (90%): new logins are refused when none are left" in (
+        as_checklist([full])
+    )
+    entry, samples = await status_entry(full)
+    assert entry["database"]["warnings"] == [
+        "9 of 10 connections in use (90%): new logins are refused when none are left"
+    ]
+    assert value(samples, "health_agent_db_connections", target="writer") == 9
+    assert value(samples, "health_agent_db_max_connections", target="writer") == 10
+    assert fewer.ok and fewer.details["connections"] == "2" and "warning" not in as_checklist([fewer])
+
+
+# -- MariaDB ----------------------------------------------------------------------------------------------------
+
+
+async def mysql_user(admin: MySqlAdmin, *, read_accounts: bool = False, extra: str = "") -> tuple[str, str]:
+    password = random_password()
+    user = await admin.user(password)
+    if read_accounts:
+        await admin.execute(f"GRANT SELECT ON mysql.global_priv TO '{user}'@'%'")
+    if extra:
+        await admin.execute(f"ALTER USER '{user}'@'%' {extra}")
+    return user, password
+
+
+def mysql_probe(server: Server, user: str, password: str) -> DatabaseProbe:
+    return DatabaseProbe(target_for(server, user, password=SecretStr(password)), TargetState(), timeout=TIMEOUT)
+
+
+async def test_mariadb_expired_password_sandbox_mode_is_password_expired(mysql_admin: MySqlAdmin) -> None:
+    """PASSWORD EXPIRE: MariaDB lets the login in and refuses SELECT 1 with 1820: db:password_expired, shared,
+    with ALTER USER ... IDENTIFIED BY and PASSWORD EXPIRE NEVER in the hint."""
+    user, password = await mysql_user(mysql_admin, extra="PASSWORD EXPIRE")
+    result = await run(mysql_probe(mysql_admin.server, user, password))
+    assert (result.reason, result.code, result.scope) == (Reason.AUTH, "db:password_expired", Scope.SHARED)
+    assert result.message.startswith("password expired (nothing runs until it is changed): You must SET PASSWORD")
+    assert f"ALTER USER '{user}'@'%' IDENTIFIED BY '...';" in result.hint
+    assert f"ALTER USER '{user}'@'%' PASSWORD EXPIRE NEVER;" in result.hint
+    assert_no_secret(result, password)
+
+
+async def test_mariadb_expiry_read_from_global_priv_warns_within_14_days(mysql_admin: MySqlAdmin) -> None:
+    """An account that may read mysql.global_priv: password_last_changed + PASSWORD EXPIRE INTERVAL 7 DAY."""
+    user, password = await mysql_user(mysql_admin, read_accounts=True, extra="PASSWORD EXPIRE INTERVAL 7 DAY")
+    result = await run(mysql_probe(mysql_admin.server, user, password))
+    assert result.ok, result.message
+    read = datetime.fromisoformat(result.details["password_expires_at"])
+    assert abs(read.timestamp() - (time.time() + 7 * DAY)) < 5
+    assert "        warning: the login's password expires in 7.0 days, on " in as_checklist([result])
+    never, never_password = await mysql_user(mysql_admin, read_accounts=True, extra="PASSWORD EXPIRE NEVER")
+    assert (await run(mysql_probe(mysql_admin.server, never, never_password))).details["password_expires_at"] == (
+        "never"
+    )
+
+
+async def test_mariadb_user_without_select_on_mysql_says_unknown_and_why(mysql_admin: MySqlAdmin) -> None:
+    """An application account: the expiry is "unknown (why)" in check and /status; the probe passes, and the
+    connection counts are read all the same."""
+    user, password = await mysql_user(mysql_admin)
+    result = await run(mysql_probe(mysql_admin.server, user, password))
+    unknown = "unknown (the user has no SELECT on mysql.global_priv)"
+    assert result.ok and result.details["password_expires_at"] == unknown
+    assert f"password_expires_at={unknown}" in as_checklist([result])
+    assert int(result.details["connections"]) >= 1 and int(result.details["max_connections"]) >= 1
+    entry, samples = await status_entry(result)
+    assert entry["database"]["password_expires_at"] == unknown
+    assert not [name for name, _ in samples if name == "health_agent_db_password_expiry_timestamp_seconds"]
+
+
+@pytest.fixture(scope="module")
+def strict_mariadb() -> Iterator[PrivateMariaDB]:
+    """A private MariaDB that refuses expired passwords at login and allows 12 connections."""
+    try:
+        server = PrivateMariaDB()
+        server.install()
+        server.start(extra=("--disconnect-on-expired-password=ON", "--max-connections=12"))
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start a private MariaDB server: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def mysql_root(server: PrivateMariaDB, sessions: int = 1) -> AsyncIterator[list[Any]]:
+    """Sessions of root on the private server, closed on exit."""
+    opened = [
+        await aiomysql.connect(host=server.host, port=server.port, user="root", autocommit=True)
+        for _ in range(sessions)
+    ]
+    try:
+        yield opened
+    finally:
+        for conn in opened:
+            conn.close()
+
+
+async def test_mariadb_refusing_an_expired_password_at_login_is_password_expired(
+    strict_mariadb: PrivateMariaDB,
+) -> None:
+    """disconnect_on_expired_password=ON: 1862 at login, the same code and hint as sandbox mode's 1820."""
+    server = Server(Engine.MYSQL, strict_mariadb.host, strict_mariadb.port, "root", "", None)
+    user, password = random_name(), random_password()
+    async with mysql_root(strict_mariadb) as (root,), root.cursor() as cursor:
+        await cursor.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s PASSWORD EXPIRE", (password,))
+    result = await run(mysql_probe(server, user, password))
+    assert (result.reason, result.code, result.scope) == (Reason.AUTH, "db:password_expired", Scope.SHARED)
+    assert result.message.startswith("password expired: Your password has expired")
+    assert f"ALTER USER '{user}'@'%' IDENTIFIED BY '...';" in result.hint
+
+
+async def test_mariadb_connections_nearly_used_up_warn(strict_mariadb: PrivateMariaDB) -> None:
+    """Threads_connected / max_connections: 11 of 12 (the probe's own included) warns; 3 of 12 does not."""
+    server = Server(Engine.MYSQL, strict_mariadb.host, strict_mariadb.port, "root", "", None)
+    user, password = random_name(), random_password()
+    async with mysql_root(strict_mariadb, 10) as held:
+        async with held[0].cursor() as cursor:
+            await cursor.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (password,))
+        full = await run(mysql_probe(server, user, password))
+        for conn in held[2:]:
+            conn.close()
+        await asyncio.sleep(0.2)  # the server ends the closed sessions asynchronously
+        fewer = await run(mysql_probe(server, user, password))
+    assert (full.details["connections"], full.details["max_connections"]) == ("11", "12")
+    assert "        warning: 11 of 12 connections in use (92%): new logins are refused when none are left" in (
+        as_checklist([full])
+    )
+    _, samples = await status_entry(full)
+    assert value(samples, "health_agent_db_connections", target="writer") == 11
+    assert value(samples, "health_agent_db_max_connections", target="writer") == 12
+    assert fewer.details["connections"] == "3" and "warning" not in as_checklist([fewer])

@@ -25,7 +25,7 @@ from agent.probes.runner import run_probe
 from agent.sandbox.postgres import PostgresSandbox, SandboxError
 from agent.shared.reasons import Reason, Scope
 from tests.faults.private_mariadb import PrivateMariaDB
-from tests.outputs.test_metrics import parse, value
+from tests.outputs.test_metrics import Samples, parse, value
 from tests.support.databases import (
     MySqlAdmin,
     PgAdmin,
@@ -49,7 +49,7 @@ async def run(probe: DatabaseProbe) -> ProbeResult:
     return result
 
 
-async def status_entry(result: ProbeResult) -> tuple[dict[str, Any], dict[str, list[tuple[str, Any]]]]:
+async def status_entry(result: ProbeResult) -> tuple[dict[str, Any], Samples]:
     """/status's db entry and /metrics' samples after the result (recorded as target `writer`)."""
     state = ready_state(make_config())
     state.record(replace(result, target="writer"))

@@ -22,9 +22,10 @@ _DAY = 86400
 # not counted. A role without pg_read_all_stats sees other roles' rows with backend_type NULL, but their datid and
 # usesysid kept: a client backend has both, autovacuum and the auxiliary processes have no usesysid, physical WAL
 # senders and launchers no datid; only another role's parallel or logical replication worker (rare) is counted too.
-# With pg_read_all_stats (pg_monitor) the count is exact. A role without superuser (or, from PostgreSQL 16, pg_use_reserved_connections) may fill
-# max_connections - superuser_reserved_connections - reserved_connections (that last one PostgreSQL 16+ only, so
-# read with missing_ok: NULL before). Source: PostgreSQL docs, "Connection Settings" and "pg_stat_activity".
+# With pg_read_all_stats (pg_monitor) the count is exact. A role without superuser (or, from PostgreSQL 16,
+# pg_use_reserved_connections) may fill max_connections - superuser_reserved_connections - reserved_connections
+# (that last one PostgreSQL 16+ only, so read with missing_ok: NULL before). Source: PostgreSQL docs, "Connection
+# Settings" and "pg_stat_activity".
 PG_QUERY = """
 SELECT (SELECT CASE WHEN isfinite(rolvaliduntil) THEN extract(epoch FROM rolvaliduntil) END
           FROM pg_roles WHERE rolname = session_user) AS valid_until,

@@ -21,6 +21,7 @@ from agent.config.dsn import Engine
 from agent.outputs.report import as_checklist
 from agent.probes.base import ProbeResult, TargetState
 from agent.probes.db import DatabaseProbe
+from agent.probes.drivers.limits import mysql_expiry, unreadable
 from agent.probes.runner import run_probe
 from agent.sandbox.postgres import PostgresSandbox, SandboxError
 from agent.shared.reasons import Reason, Scope
@@ -59,6 +60,37 @@ async def status_entry(result: ProbeResult) -> tuple[dict[str, Any], Samples]:
     return next(p for p in status["probes"] if p["probe"] == "db"), parse(metrics)
 
 
+# -- the arithmetic ---------------------------------------------------------------------------------------------
+
+CHANGED = 1_800_000_000  # 2027-01-15T08:00:00Z
+
+
+@pytest.mark.parametrize(
+    ("last_changed", "lifetime", "default", "expected"),
+    [
+        (CHANGED, None, 0, "never"),  # MySQL: NULL lifetime takes default_password_lifetime, 0 is never
+        (CHANGED, None, 90, "2027-04-15T08:00:00+00:00"),
+        (CHANGED, 0, 90, "never"),  # the account's own PASSWORD EXPIRE NEVER wins
+        (CHANGED, 30, 0, "2027-02-14T08:00:00+00:00"),
+        (str(CHANGED), "-1", 7, "2027-01-22T08:00:00+00:00"),  # MariaDB's JSON: strings, -1 for the default
+        ("0", "-1", 7, "unknown (the account records no password change time or lifetime)"),  # PASSWORD EXPIRE
+        (CHANGED, "x", None, "unknown (the account records no password change time or lifetime)"),
+    ],
+)
+def test_mysql_expiry_from_the_account_row(
+    last_changed: object, lifetime: object, default: object, expected: str
+) -> None:
+    """password_last_changed + the account's lifetime, else default_password_lifetime; 0 days is never."""
+    assert mysql_expiry(last_changed, lifetime, default) == expected
+
+
+def test_an_unreadable_account_table_says_why() -> None:
+    assert unreadable("mysql.user", 1142, "SELECT command denied") == "unknown (the user has no SELECT on mysql.user)"
+    assert unreadable("mysql.global_priv", 1146, "Table doesn't exist") == (
+        "unknown (mysql.global_priv cannot be read: Table doesn't exist)"
+    )
+
+
 # -- PostgreSQL: VALID UNTIL ------------------------------------------------------------------------------------
 
 
@@ -71,7 +103,11 @@ async def pg_role(admin: PgAdmin, valid_until: datetime | str) -> tuple[str, str
 
 
 def pg_probe(admin: PgAdmin, role: str, password: str) -> DatabaseProbe:
-    target = target_for(admin.server, role, password=SecretStr(password), database="postgres")
+    return pg_probe_on(admin.server, role, password)
+
+
+def pg_probe_on(server: Server, role: str, password: str) -> DatabaseProbe:
+    target = target_for(server, role, password=SecretStr(password), database="postgres")
     return DatabaseProbe(target, TargetState(), timeout=TIMEOUT)
 
 
@@ -191,6 +227,24 @@ async def test_pg_connections_nearly_used_up_warn_at_90_percent(small_pg: Postgr
     assert value(samples, "health_agent_db_connections", target="writer") == 9
     assert value(samples, "health_agent_db_max_connections", target="writer") == 10
     assert fewer.ok and fewer.details["connections"] == "2" and "warning" not in as_checklist([fewer])
+
+
+async def test_pg_facts_the_role_may_not_read_are_unknown_and_the_check_passes(small_pg: PostgresSandbox) -> None:
+    """pg_roles revoked from PUBLIC (a hardened server): the check passes, the expiry is "unknown (why)"."""
+    server = Server(Engine.POSTGRESQL, small_pg.host, small_pg.port, small_pg.admin_user, "", "postgres")
+    admin = await asyncpg.connect(small_pg.admin_dsn())
+    role, password = random_name(), random_password()
+    await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    await admin.execute("REVOKE SELECT ON pg_roles FROM PUBLIC")
+    try:
+        result = await run(pg_probe_on(server, role, password))
+    finally:
+        await admin.execute("GRANT SELECT ON pg_roles TO PUBLIC")
+        await admin.execute(f"DROP ROLE {role}")
+        await admin.close()
+    assert result.ok, result.message
+    assert result.details["password_expires_at"] == "unknown (permission denied for view pg_roles)"
+    assert "connections" not in result.details
 
 
 # -- MariaDB ----------------------------------------------------------------------------------------------------
@@ -313,3 +367,23 @@ async def test_mariadb_connections_nearly_used_up_warn(strict_mariadb: PrivateMa
     assert value(samples, "health_agent_db_connections", target="writer") == 11
     assert value(samples, "health_agent_db_max_connections", target="writer") == 12
     assert fewer.details["connections"] == "3" and "warning" not in as_checklist([fewer])
+
+
+async def test_mariadb_default_password_lifetime_applies_to_an_account_without_its_own(
+    strict_mariadb: PrivateMariaDB,
+) -> None:
+    """default_password_lifetime = 10 (days): an account that may read mysql.global_priv expires 10 days after its
+    password was set, and check warns."""
+    server = Server(Engine.MYSQL, strict_mariadb.host, strict_mariadb.port, "root", "", None)
+    user, password = random_name(), random_password()
+    async with mysql_root(strict_mariadb) as (root,), root.cursor() as cursor:
+        await cursor.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (password,))
+        await cursor.execute(f"GRANT SELECT ON mysql.global_priv TO '{user}'@'%'")
+        await cursor.execute("SET GLOBAL default_password_lifetime = 10")
+        try:
+            result = await run(mysql_probe(server, user, password))
+        finally:
+            await cursor.execute("SET GLOBAL default_password_lifetime = 0")
+    read = datetime.fromisoformat(result.details["password_expires_at"])
+    assert abs(read.timestamp() - (time.time() + 10 * DAY)) < 5
+    assert "        warning: the login's password expires in 10.0 days, on " in as_checklist([result])

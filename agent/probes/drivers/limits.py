@@ -9,6 +9,7 @@ it never fails the probe.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from agent.probes.db_facts import CONNECTIONS, MAX_CONNECTIONS, NEVER, PASSWORD_EXPIRES_AT, iso
 
@@ -53,12 +54,26 @@ MYSQL_EXPIRY = (
 ACCESS_DENIED = frozenset({1142, 1143})  # SELECT denied on the table, on a column
 
 
-def pg_limits(valid_until: float | None, connections: int, max_connections: int, *, password: bool) -> dict[str, str]:
-    """The details from PG_QUERY's row; `valid_until` is Unix seconds, None for never."""
-    facts = {CONNECTIONS: str(connections), MAX_CONNECTIONS: str(max_connections)}
+def pg_limits(row: Any, *, password: bool) -> dict[str, str]:
+    """The details from PG_QUERY's row (an asyncpg Record, or None); a value that is not a number is left out."""
+    if row is None:
+        return {}
+    facts: dict[str, str] = {}
+    connections, max_connections = _int(row.get("connections")), _int(row.get("max_connections"))
+    if connections is not None and max_connections is not None:
+        facts = {CONNECTIONS: str(connections), MAX_CONNECTIONS: str(max_connections)}
     if password:
-        facts[PASSWORD_EXPIRES_AT] = NEVER if valid_until is None else iso(datetime.fromtimestamp(valid_until, UTC))
+        valid_until = row.get("valid_until")  # Unix seconds (numeric), None for never
+        facts[PASSWORD_EXPIRES_AT] = NEVER if valid_until is None else _at(valid_until, 0, "rolvaliduntil")
     return facts
+
+
+def first_row(rows: object, width: int) -> tuple[Any, ...] | None:
+    """The first row of a statement's answer if it has `width` columns: a server that answers otherwise (a
+    stand-in, a proxy) gives no facts rather than an error."""
+    if isinstance(rows, list) and rows and isinstance(rows[0], tuple) and len(rows[0]) >= width:
+        return rows[0]
+    return None
 
 
 def mysql_expiry(last_changed: object, lifetime: object, default_lifetime: object) -> str:
@@ -71,7 +86,7 @@ def mysql_expiry(last_changed: object, lifetime: object, default_lifetime: objec
     changed = _int(last_changed)
     if days is None or not changed:  # 0: PASSWORD EXPIRE (the login would not have got this far)
         return "unknown (the account records no password change time or lifetime)"
-    return iso(datetime.fromtimestamp(changed + days * _DAY, UTC))
+    return _at(changed, days * _DAY, "password_last_changed")
 
 
 def unreadable(table: str, errno: int, text: str) -> str:
@@ -79,6 +94,13 @@ def unreadable(table: str, errno: int, text: str) -> str:
     if errno in ACCESS_DENIED:
         return f"unknown (the user has no SELECT on {table})"
     return f"unknown ({table} cannot be read: {text})"
+
+
+def _at(seconds: object, plus: int, column: str) -> str:
+    try:
+        return iso(datetime.fromtimestamp(float(str(seconds)) + plus, UTC))
+    except (ValueError, OverflowError, OSError):  # not a number, or past what datetime holds
+        return f"unknown ({column} reads {str(seconds)[:40]!r})"
 
 
 def _int(value: object) -> int | None:

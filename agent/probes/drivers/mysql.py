@@ -189,15 +189,15 @@ class MySqlConnection:
         the user may read the account tables (agent.probes.drivers.limits); a fact it may not read is left out or
         "unknown (why)"."""
         facts: dict[str, str] = {}
-        threads = await self._rows(sql.MYSQL_THREADS)
-        settings = await self._rows(sql.MYSQL_SETTINGS)
-        if not isinstance(settings, pymysql.err.MySQLError) and settings:
-            max_connections, default_lifetime = settings[0]
-            if not isinstance(threads, pymysql.err.MySQLError) and threads:
-                facts[CONNECTIONS] = str(threads[0][1])
-            facts[MAX_CONNECTIONS] = str(max_connections)
-            if password_expiry:
-                facts[PASSWORD_EXPIRES_AT] = await self._password_expiry(default_lifetime)
+        threads = sql.first_row(await self._rows(sql.MYSQL_THREADS), 2)
+        settings = sql.first_row(await self._rows(sql.MYSQL_SETTINGS), 2)
+        if settings is None:
+            return facts
+        if threads is not None:
+            facts[CONNECTIONS] = str(threads[1])
+        facts[MAX_CONNECTIONS] = str(settings[0])
+        if password_expiry:
+            facts[PASSWORD_EXPIRES_AT] = await self._password_expiry(settings[1])
         return facts
 
     async def _password_expiry(self, default_lifetime: object) -> str:
@@ -206,9 +206,10 @@ class MySqlConnection:
         rows = await self._rows(sql.MARIADB_EXPIRY if mariadb else sql.MYSQL_EXPIRY)
         if isinstance(rows, pymysql.err.MySQLError):
             return sql.unreadable(table, rows.args[0], _text(rows))
-        if not rows:
+        row = sql.first_row(rows, 2)
+        if row is None:
             return f"unknown (no row for CURRENT_USER() in {table})"
-        return sql.mysql_expiry(rows[0][0], rows[0][1], default_lifetime)
+        return sql.mysql_expiry(row[0], row[1], default_lifetime)
 
     async def _rows(self, statement: str) -> list[tuple[Any, ...]] | pymysql.err.MySQLError:
         """The rows, or the server's refusal (an error number below 2000); a client error propagates."""

@@ -180,8 +180,7 @@ class PgConnection:
             row = await self._raw.fetchrow(PG_QUERY)
         except asyncpg.PostgresError as exc:
             return {PASSWORD_EXPIRES_AT: f"unknown ({one_line(str(exc))})"} if password_expiry else {}
-        valid_until = None if row["valid_until"] is None else float(row["valid_until"])
-        return pg_limits(valid_until, row["connections"], row["max_connections"], password=password_expiry)
+        return pg_limits(row, password=password_expiry)
 
     async def unchecked_login(self) -> str | None:
         """Why the server let the login in without a password (after "the server"): it never asked for one."""

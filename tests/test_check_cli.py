@@ -54,7 +54,10 @@ async def test_postgres_password_login_passes(pg_server: Server, pg_admin: PgAdm
         "message",
         "hint",
         "duration_ms",
+        "database",  # what the login read beyond "it answers" (agent.probes.db_facts)
     }
+    database = report["probes"][0]["database"]
+    assert database["password_expires_at"] == "never" and 1 <= database["connections"] < database["max_connections"]
 
 
 async def test_mysql_password_login_passes(mysql_server: Server, mysql_admin: MySqlAdmin) -> None:

@@ -98,7 +98,7 @@ class DatabaseProbe:
         self._on_lost = on_lost  # wakes the scheduler when the server closes the kept connection
         self._relogin_timer: asyncio.TimerHandle | None = None
         self._expiry = PasswordExpiry(self._driver.EXPIRED_READS_AS)  # explains a refusal once it has passed
-        self._tried: Login | None = None  # the login this run tried first
+        self._tried: Login | None = None  # the login last tried: the one a rejection is about
 
     async def run(self) -> Details:
         """Ping the kept connection, or log in anew and run SELECT 1; raise on failure."""
@@ -243,7 +243,7 @@ class DatabaseProbe:
         )
 
     async def _login(self) -> tuple[Connection, Login]:
-        login = self._tried = self._choose_login()
+        login = self._choose_login()
         await self._resolve()
         if login.source == "secret":
             return await self._open_secret(login)
@@ -444,6 +444,7 @@ class DatabaseProbe:
             raise ProbeFailure(Reason.DNS, "db:dns", f"{host} does not resolve: {exc.strerror or exc}") from None
 
     async def _open(self, login: Login) -> Connection:
+        self._tried = login
         if self._context is None:
             self._context = client_ssl_context(self.config.sslmode, self.config.sslrootcert)
         remaining = self._deadline - asyncio.get_running_loop().time()

@@ -162,6 +162,27 @@ async def test_pg_login_refused_after_the_known_valid_until_is_password_expired(
     assert (await run(probe)).ok  # the hint's statement fixes it, with the same password
 
 
+async def test_pg_secret_reread_unchanged_after_the_expiry_is_password_expired(pg_cluster_admin: PgAdmin) -> None:
+    """With a secret: the rejection re-reads it (unchanged: "still holds the rejected password"), and the known
+    expiry explains it: db:password_expired, the secret's own finding kept in the message."""
+    expires = datetime.now(UTC) + timedelta(seconds=1.5)
+    role, password = await pg_role(pg_cluster_admin, expires)
+    state = TargetState(secret_password=SecretStr(password), secret_user=role)
+    rereads = []
+
+    async def refresh() -> None:  # Secrets Manager answers with the same password
+        rereads.append(time.monotonic())
+
+    target = target_for(pg_cluster_admin.server, None, secret_id="orders/db", database="postgres")
+    probe = DatabaseProbe(target, state, timeout=TIMEOUT, refresh_secret=refresh)
+    assert (await run(probe)).ok
+    await asyncio.sleep(max(0.0, expires.timestamp() - time.time()) + 0.3)
+    result = await run(probe)
+    assert (result.code, result.scope, len(rereads)) == ("db:password_expired", Scope.SHARED, 1)
+    assert result.message.startswith(f"the password of {role} expired on ")
+    assert result.message.endswith("secret orders/db was fetched again and still holds the rejected password")
+
+
 async def test_pg_same_password_refused_after_a_pass_says_the_server_side_changed(pg_cluster_admin: PgAdmin) -> None:
     """The password that logged in is refused before its known expiry: the message says the server changed."""
     role, password = await pg_role(pg_cluster_admin, datetime.now(UTC) + timedelta(days=30))

@@ -51,10 +51,10 @@ class PasswordExpiry:
         self._fingerprint = _fingerprint(login)
 
     def facts(self) -> dict[str, str]:
-        """For hints: when the password expired, as far as the agent knows."""
-        if self.expires_at is None:
-            return {"password_expiry": "(the agent read no expiry date before)"}
-        return {"password_expiry": f"on {iso(self.expires_at)}"}
+        """For hints: " on <when>" the password expired, when an earlier login read a moment now past; else
+        nothing (an admin's PASSWORD EXPIRE comes before the date read)."""
+        passed = self.expires_at is not None and self.expires_at.timestamp() <= time.time()
+        return {"password_expiry": f" on {iso(self.expires_at)}" if self.expires_at and passed else ""}
 
     def explain(self, failure: Failure, login: Login | None) -> ProbeFailure | None:
         """The failure to raise instead of `failure`, or None when the expiry does not explain it."""
@@ -81,7 +81,7 @@ class PasswordExpiry:
         if self.expires_at is None or self.logged_in_at is None:
             return ""
         since = iso(datetime.fromtimestamp(self.logged_in_at, UTC))
-        return f"; the login at {since} read that it expires on {iso(self.expires_at)}"
+        return f"; the login at {since} read that it would expire on {iso(self.expires_at)}"
 
 
 def _fingerprint(login: Login) -> bytes:

@@ -52,6 +52,20 @@ async def test_mariadb_expired_password_sandbox_mode_is_password_expired(mysql_a
     assert_no_secret(result, password)
 
 
+async def test_mariadb_password_expired_by_an_admin_after_a_pass_names_what_was_read(mysql_admin: MySqlAdmin) -> None:
+    """PASSWORD EXPIRE after a login that read the expiry: the 1820 failure says what that login read."""
+    user, password = await mysql_user(mysql_admin, read_accounts=True, extra="PASSWORD EXPIRE INTERVAL 30 DAY")
+    probe = mysql_probe(mysql_admin.server, user, password)
+    passed = await run(probe)
+    assert passed.ok, passed.message
+    await mysql_admin.execute(f"ALTER USER '{user}'@'%' PASSWORD EXPIRE")
+    result = await run(probe)
+    assert (result.code, result.scope) == ("db:password_expired", Scope.SHARED)
+    read = passed.details["password_expires_at"]
+    assert result.message.endswith(f"read that it would expire on {read}"), result.message
+    assert f"The password of {user} on 127.0.0.1 has expired: " in result.hint  # not on the date read: earlier
+
+
 async def test_mariadb_expiry_read_from_global_priv_warns_within_14_days(mysql_admin: MySqlAdmin) -> None:
     """An account that may read mysql.global_priv: password_last_changed + PASSWORD EXPIRE INTERVAL 7 DAY."""
     user, password = await mysql_user(mysql_admin, read_accounts=True, extra="PASSWORD EXPIRE INTERVAL 7 DAY")

@@ -387,7 +387,7 @@ HINTS: Mapping[str, str] = {
         "password (IDENTIFIED BY), or AWSAuthenticationPlugin for IAM."
     ),
     "db:password_expired": (
-        "The password of {user} on {host} has expired {password_expiry}: the server refuses the login (1862) or runs"
+        "The password of {user} on {host} has expired{password_expiry}: the server refuses the login (1862) or runs"
         " nothing until it is changed (1820, sandbox mode). An admin sets a new one: ALTER USER '{user}'@'%' "
         "IDENTIFIED BY '...'; (or SET PASSWORD FOR '{user}'@'%' = PASSWORD('...'); on MariaDB), and the task gets"
         " it ({password_source}). A service account should not expire: ALTER USER '{user}'@'%' PASSWORD EXPIRE "

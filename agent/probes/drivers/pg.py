@@ -303,7 +303,7 @@ HINTS: Mapping[str, str] = {
         "username), or have an admin create it: CREATE ROLE {user} LOGIN;"
     ),
     "db:password_expired": (
-        "The password of role {user} on {host} expired {password_expiry} (its VALID UNTIL): PostgreSQL then "
+        "The password of role {user} on {host} expired{password_expiry} (its VALID UNTIL): PostgreSQL then "
         "refuses every login of {user} with 28P01, as for a wrong password, and says why only in its own log. As an"
         " admin: ALTER ROLE {user} VALID UNTIL 'infinity'; (or a later date; a service account's password is best "
         "kept without one). The same password works again at once."

@@ -54,9 +54,11 @@ async def test_postgres_password_login_passes(pg_server: Server, pg_admin: PgAdm
         "message",
         "hint",
         "duration_ms",
-        "database",  # what the login read (agent.probes.db_facts): here the address and the role
+        "database",  # what the login read beyond "it answers" (agent.probes.db_facts)
     }
-    assert report["probes"][0]["database"] == {"resolved_address": pg_server.host, "read_only": False, "warnings": []}
+    database = report["probes"][0]["database"]
+    assert (database["resolved_address"], database["read_only"], database["warnings"]) == (pg_server.host, False, [])
+    assert database["password_expires_at"] == "never" and 1 <= database["connections"] < database["max_connections"]
 
 
 async def test_mysql_password_login_passes(mysql_server: Server, mysql_admin: MySqlAdmin) -> None:

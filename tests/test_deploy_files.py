@@ -413,11 +413,13 @@ def test_alarms_are_valid_and_read_metrics_the_agent_emits() -> None:
 
 
 def exposed_sample_names() -> set[str]:
-    """Every sample name the agent's /metrics produces once probes have run (credentials with an expiry, a
-    database login that read its facts)."""
+    """Every sample name the agent's /metrics produces once probes have run (credentials with an expiry, database
+    logins that read their facts)."""
     state = AgentState(AgentConfig(targets=()), [("credentials", "aws"), ("db", "default"), ("db", "reader")])
     identity = {"provider": "container-role", "account": "123456789012", "expires_at": "2030-01-02T03:04:05+00:00"}
     state.record(ProbeResult("credentials", "aws", True, None, "ok", "", "", 5.0, details=identity))
+    facts = {"password_expires_at": "2030-01-02T03:04:05+00:00", "connections": "5", "max_connections": "97"}
+    state.record(ProbeResult("db", "default", True, None, "ok", "", "", 5.0, details=facts))  # kept through failures
     facts = {"certificate_not_after": "2030-01-02T03:04:05+00:00"}  # what a database login read (db_facts)
     state.record(ProbeResult("db", "reader", True, None, "ok", "", "", 5.0, details=facts))
     state.record(ProbeResult("db", "default", False, Reason.AUTH, "pg:28P01", "rejected", "", 5.0))

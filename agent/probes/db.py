@@ -31,6 +31,7 @@ from agent.probes.drivers.hints import COMMON_HINTS
 from agent.probes.drivers.role import UNKNOWN_ADDRESS, RoleHold, mismatch, role_details
 from agent.probes.drivers.tls import verification
 from agent.probes.drivers.wire import login_or_wrong_server
+from agent.probes.expiry import PasswordExpiry
 from agent.probes.iam_login import login_note
 from agent.probes.pacing import LoginGate, LoginPacing
 from agent.probes.rereads import SecretRereads
@@ -105,6 +106,8 @@ class DatabaseProbe:
         self._on_lost = on_lost  # wakes the scheduler when the server closes the kept connection
         self._relogin_timer: asyncio.TimerHandle | None = None
         self._role_hold: RoleHold | None = None  # after a writer/reader mismatch: log in again once DNS moves
+        self._expiry = PasswordExpiry(self._driver.EXPIRED_READS_AS)  # explains a refusal once it has passed
+        self._tried: Login | None = None  # the login last tried: the one a rejection is about
 
     async def run(self) -> Details:
         """Ping the kept connection, or log in anew and run SELECT 1; raise on failure."""
@@ -119,9 +122,16 @@ class DatabaseProbe:
             conn, login = await self._login()
         except BaseException as exc:
             self._gate.login_failed(exc.failure if isinstance(exc, ProbeFailure) else self._driver.classify(exc))
+            if (expired := self._password_expired(exc)) is not None:
+                raise expired from None
             raise
         self._gate.login_passed()
-        return await self._check(conn, login)
+        try:
+            return await self._check(conn, login)
+        except self._retry_errors as exc:  # MySQL's sandbox mode: logged in, but 1820 on SELECT 1
+            if (expired := self._password_expired(exc)) is not None:
+                raise expired from None
+            raise
 
     async def close(self) -> None:
         """Close the kept connection, if any (on shutdown)."""
@@ -148,6 +158,7 @@ class DatabaseProbe:
             "detail": failure.message,
             "resolved_address": failure.details.get(RESOLVED_ADDRESS) or UNKNOWN_ADDRESS,
             **(self.rotation.facts() if self.rotation else {}),
+            **self._expiry.facts(),
         }
         table = {
             **COMMON_HINTS,
@@ -284,6 +295,9 @@ class DatabaseProbe:
                 self.step = f"checking the IAM grant of {login.user}"
                 granted = await self._bounded(conn.check_iam_grant())
                 details["iam_grant"] = "unknown" if granted is None else ("yes" if granted else "no")
+            self.step = "reading the password expiry and the connection headroom"
+            details |= await self._bounded(conn.limits(password_expiry=login.source != "iam"))
+            self._expiry.seen(login, details)
             details |= await self._role(conn, details)  # raises on a mismatch: that connection is never kept
             if self.keep_connection:
                 self._kept, kept = _Kept(conn, now(), details), True
@@ -479,6 +493,7 @@ class DatabaseProbe:
         return {str(sockaddr[0]) for *_, sockaddr in found}
 
     async def _open(self, login: Login) -> Connection:
+        self._tried = login
         if self._context is None:
             self._context = client_ssl_context(self.config.sslmode, self.config.sslrootcert)
         remaining = self._deadline - asyncio.get_running_loop().time()
@@ -498,7 +513,7 @@ class DatabaseProbe:
             conn = await self._bounded(connecting)
         except BaseException as exc:
             COUNTERS.db_login_attempt(self.target, self._outcome(exc))
-            if isinstance(exc, Exception) and (expired := await self._expired(exc)) is not None:
+            if isinstance(exc, Exception) and (expired := await self._certificate_expired(exc)) is not None:
                 raise expired from None  # the date the certificate expired, and the rotation hint
             raise
         COUNTERS.db_login_attempt(self.target, "success")
@@ -514,7 +529,7 @@ class DatabaseProbe:
             )
         return conn
 
-    async def _expired(self, exc: Exception) -> ProbeFailure | None:
+    async def _certificate_expired(self, exc: Exception) -> ProbeFailure | None:
         """`db:tls_expired` for a login refused because the server's certificate has expired; else None."""
         return await self._bounded(expired_failure(exc, self.config.sslmode.value))
 
@@ -529,6 +544,13 @@ class DatabaseProbe:
             raise ProbeFailure(
                 Reason.TIMEOUT, "db:timeout", f"no answer within {self.timeout:g}s during {self.step}"
             ) from None
+
+    def _password_expired(self, exc: BaseException) -> ProbeFailure | None:
+        """The failure to raise when the password's expiry explains `exc` (agent.probes.expiry), else None."""
+        if not isinstance(exc, self._retry_errors):
+            return None
+        failure = exc.failure if isinstance(exc, ProbeFailure) else self.classify(exc)
+        return self._expiry.explain(failure, self._tried) if failure is not None else None
 
     def _set_step(self, step: str) -> None:
         self.step = step

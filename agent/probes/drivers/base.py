@@ -30,6 +30,11 @@ class Connection(Protocol):
 
     async def check_iam_grant(self) -> bool | None: ...
 
+    async def limits(self, *, password_expiry: bool) -> dict[str, str]:
+        """The password expiry (with `password_expiry`) and connection headroom as details
+        (agent.probes.drivers.limits); a fact the login may not read is "unknown (why)" or left out."""
+        ...
+
     async def unchecked_login(self) -> str | None:
         """Why the server let this login in unchecked, said after "the server"; None if it checked (or cannot
         tell)."""
@@ -50,6 +55,7 @@ class Driver(Protocol):
     DEFAULT_DATABASE: str  # for hints, when the DSN names no database ({user} is filled in)
     HINTS: Mapping[str, str]
     IAM_HINTS: Mapping[str, str]
+    EXPIRED_READS_AS: str | None  # the code an expired password is refused with, when the server hides why
 
     def classify(self, exc: BaseException) -> Failure | None: ...
 

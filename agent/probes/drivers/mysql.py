@@ -16,6 +16,8 @@ from agent.config.dsn import SslMode
 from agent.config.hosts import address
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
+from agent.probes.db_facts import CONNECTIONS, MAX_CONNECTIONS, PASSWORD_EXPIRES_AT
+from agent.probes.drivers import limits as sql
 from agent.probes.drivers.certificate import server_certificate
 from agent.probes.drivers.mysql_sha2 import Sha2Auth, held_back
 from agent.probes.drivers.role import READ_ONLY_CODE, ServerRole, peer_address
@@ -37,10 +39,12 @@ from agent.probes.drivers.mysql_auth import ClearPasswordGuard
 APPLICATION_NAME = "ecs-health-agent"  # sent as program_name: shows in performance_schema connect attributes
 CLOSE_TIMEOUT = 1.0
 DEFAULT_DATABASE = "<database>"  # MySQL selects no database when the DSN names none
+EXPIRED_READS_AS: str | None = None  # an expired password is said as such (1862, 1820): see TABLE
 # Exceptions that mean "this connection or this attempt failed"; anything else is a bug and propagates.
 ERRORS: tuple[type[BaseException], ...] = (pymysql.err.MySQLError, OSError, AnswerTooLarge)
 _CLOSE_ERRORS: tuple[type[BaseException], ...] = (*ERRORS, TimeoutError)
 _SKIP_GRANTS = "skip-grants user@"  # MySQL's CURRENT_USER() under --skip-grant-tables
+_CLIENT_ERRORS = 2000  # error numbers from here on are the client's (CR_*), the server's below
 _CANNOT_CHECK = frozenset({1044, 1064, 1142, 1227})  # no privilege, or a server without SHOW CREATE USER
 
 
@@ -59,8 +63,11 @@ class Rule:
 TABLE: Mapping[int | type[BaseException], Rule | Mapping[type[BaseException], Rule]] = {
     1045: Rule(Reason.AUTH, "login rejected"),
     1698: Rule(Reason.AUTH, "login rejected without a password check"),  # none sent, or a plugin that takes none
-    1862: Rule(Reason.AUTH, "password expired"),
-    1820: Rule(Reason.AUTH, "password must be changed first"),
+    # An expired password: refused at login when the client cannot handle it (PyMySQL does not say it can) and
+    # disconnect_on_expired_password is on; otherwise let in, in "sandbox mode", where every statement but SET
+    # PASSWORD / ALTER USER fails with 1820. MySQL and MariaDB docs, "Password Expiration and Sandbox Mode".
+    1862: Rule(Reason.AUTH, "password expired", "db:password_expired"),
+    1820: Rule(Reason.AUTH, "password expired (nothing runs until it is changed)", "db:password_expired"),
     # A write on a read-only server (drivers/role.py). 1290 is any option that prevents a statement; the agent's
     # own statements (SELECTs) meet it only as --read-only / --super-read-only.
     1290: Rule(Reason.SERVER, "the server runs with --read-only", READ_ONLY_CODE),
@@ -211,6 +218,44 @@ class MySqlConnection:
                 return None
             raise
         return row is not None and "awsauthenticationplugin" in str(row[0]).lower()
+
+    async def limits(self, *, password_expiry: bool) -> dict[str, str]:
+        """Threads_connected and max_connections, and (with `password_expiry`) the account's password expiry where
+        the user may read the account tables (agent.probes.drivers.limits); a fact it may not read is left out or
+        "unknown (why)"."""
+        facts: dict[str, str] = {}
+        threads = sql.first_row(await self._rows(sql.MYSQL_THREADS), 2)
+        settings = sql.first_row(await self._rows(sql.MYSQL_SETTINGS), 2)
+        if settings is None:
+            return facts
+        if threads is not None:
+            facts[CONNECTIONS] = str(threads[1])
+        facts[MAX_CONNECTIONS] = str(settings[0])
+        if password_expiry:
+            facts[PASSWORD_EXPIRES_AT] = await self._password_expiry(settings[1])
+        return facts
+
+    async def _password_expiry(self, default_lifetime: object) -> str:
+        mariadb = "mariadb" in self.server_version.lower()
+        table = "mysql.global_priv" if mariadb else "mysql.user"
+        rows = await self._rows(sql.MARIADB_EXPIRY if mariadb else sql.MYSQL_EXPIRY)
+        if isinstance(rows, pymysql.err.MySQLError):
+            return sql.unreadable(table, rows.args[0], _text(rows))
+        row = sql.first_row(rows, 2)
+        if row is None:
+            return f"unknown (no row for CURRENT_USER() in {table})"
+        return sql.mysql_expiry(row[0], row[1], default_lifetime)
+
+    async def _rows(self, statement: str) -> list[tuple[Any, ...]] | pymysql.err.MySQLError:
+        """The rows, or the server's refusal (an error number below 2000); a client error propagates."""
+        try:
+            async with self._raw.cursor() as cursor:
+                await cursor.execute(statement)
+                return list(await cursor.fetchall())
+        except pymysql.err.MySQLError as exc:
+            if exc.args and isinstance(exc.args[0], int) and exc.args[0] < _CLIENT_ERRORS:
+                return exc
+            raise
 
     async def unchecked_login(self) -> str | None:
         """Why the server let the login in without checking the password: it runs with --skip-grant-tables.
@@ -376,14 +421,12 @@ HINTS: Mapping[str, str] = {
         "Ubuntu: it logs in only through the local socket). Give the agent an account of its own that has a "
         "password (IDENTIFIED BY), or AWSAuthenticationPlugin for IAM."
     ),
-    "mysql:1862": (
-        "The password of {user} has expired on {host}: an admin sets a new one (ALTER USER '{user}'@'%' "
-        "IDENTIFIED BY '...';), the task gets it ({password_source}), and service accounts are best made "
-        "PASSWORD EXPIRE NEVER."
-    ),
-    "mysql:1820": (
-        "{host} lets {user} log in but run nothing until its password is changed (expired, or created with "
-        "PASSWORD EXPIRE): an admin sets a new one with ALTER USER, and the task gets it ({password_source})."
+    "db:password_expired": (
+        "The password of {user} on {host} has expired{password_expiry}: the server refuses the login (1862) or runs"
+        " nothing until it is changed (1820, sandbox mode). An admin sets a new one: ALTER USER '{user}'@'%' "
+        "IDENTIFIED BY '...'; (or SET PASSWORD FOR '{user}'@'%' = PASSWORD('...'); on MariaDB), and the task gets"
+        " it ({password_source}). A service account should not expire: ALTER USER '{user}'@'%' PASSWORD EXPIRE "
+        "NEVER; or default_password_lifetime = 0 in the DB parameter group."
     ),
     "mysql:1251": (
         "{user}'s account on {host} uses an authentication method aiomysql does not support: have an admin "

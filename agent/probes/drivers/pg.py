@@ -18,9 +18,11 @@ import asyncpg
 from agent.config.dsn import SslMode
 from agent.config.models import TargetConfig
 from agent.probes.base import Login
+from agent.probes.db_facts import PASSWORD_EXPIRES_AT
 from agent.probes.drivers import pg_auth
 from agent.probes.drivers.certificate import ServerCertificate, server_certificate
 from agent.probes.drivers.guard import bounded_answers, too_large_failure
+from agent.probes.drivers.limits import PG_QUERY, pg_limits
 from agent.probes.drivers.pg_auth import guarded
 from agent.probes.drivers.role import READ_ONLY_CODE, ServerRole, peer_address
 from agent.shared.reasons import Failure, Reason
@@ -29,6 +31,9 @@ from agent.shared.redact import one_line
 APPLICATION_NAME = "ecs-health-agent"  # shows in pg_stat_activity, so a DBA can tell who is connected
 CLOSE_TIMEOUT = 1.0
 DEFAULT_DATABASE = "{user}"  # what PostgreSQL connects to when the DSN names no database
+# A role whose VALID UNTIL has passed is refused like a wrong password (auth.c logs 'User "x" has an expired
+# password' on the server only): the probe tells the two apart with the expiry an earlier login read.
+EXPIRED_READS_AS: str | None = "pg:28P01"
 # Exceptions that mean "this connection or this attempt failed"; anything else is a bug and propagates.
 ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
@@ -203,6 +208,15 @@ class PgConnection:
             return None
         return bool(member)  # no row: there is no rds_iam role at all, so not a member
 
+    async def limits(self, *, password_expiry: bool) -> dict[str, str]:
+        """The role's VALID UNTIL (with `password_expiry`) and the connection headroom, in one query
+        (agent.probes.drivers.limits); "unknown (why)" when the server cannot answer it (a PostgreSQL look-alike)."""
+        try:
+            row = await self._raw.fetchrow(PG_QUERY)
+        except asyncpg.PostgresError as exc:
+            return {PASSWORD_EXPIRES_AT: f"unknown ({one_line(str(exc))})"} if password_expiry else {}
+        return pg_limits(row, password=password_expiry)
+
     async def unchecked_login(self) -> str | None:
         """Why the server let the login in without a password (after "the server"): it never asked for one."""
         if self._password_asked is not False:
@@ -327,6 +341,12 @@ HINTS: Mapping[str, str] = {
     "pg:28000:no_role": (
         "Role {user} does not exist on {host}: check the user name (in the DSN, AGENT_DB_USER or the secret's "
         "username), or have an admin create it: CREATE ROLE {user} LOGIN;"
+    ),
+    "db:password_expired": (
+        "The password of role {user} on {host} expired{password_expiry} (its VALID UNTIL): PostgreSQL then "
+        "refuses every login of {user} with 28P01, as for a wrong password, and says why only in its own log. As an"
+        " admin: ALTER ROLE {user} VALID UNTIL 'infinity'; (or a later date; a service account's password is best "
+        "kept without one). The same password works again at once."
     ),
     "pg:42501": ("{user} may not connect to database {database}: GRANT CONNECT ON DATABASE {database} TO {user};"),
     "pg:3D000": (

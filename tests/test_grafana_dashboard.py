@@ -25,19 +25,6 @@ from tests.test_deploy_files import PROMTOOL_HELP, tool
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARD = REPO / "ecs" / "grafana" / "health-agent.json"
 SCRAPE = REPO / "ecs" / "prometheus" / "scrape.yml"
-# The metrics issue 14 adds (items 1, 2, 3, 4 and 7), not exposed by this branch yet: the only names allowed to be
-# missing from the real /metrics below. Once #14 is merged the real run exposes them (TLS, a VALID UNTIL role, AWS
-# calls), and test_names_awaiting_issue_14_are_still_missing fails: then delete this constant.
-ADDED_BY_ISSUE_14 = frozenset(
-    {
-        "health_agent_db_certificate_expiry_timestamp_seconds",
-        "health_agent_db_password_expiry_timestamp_seconds",
-        "health_agent_db_connections",
-        "health_agent_db_max_connections",
-        "health_agent_db_read_only",
-        "health_agent_clock_skew_seconds",
-    }
-)
 # What Grafana puts in place of its variables, for promtool: any value a regex matcher accepts, a rate window.
 SUBSTITUTES = {"__rate_interval": "1m", "__interval": "1m", "__range": "1h", "ecs_service": ".*", "target": ".*"}
 LABEL_VALUES = re.compile(r"label_values\((?P<selector>.+),\s*(?P<label>\w+)\)")
@@ -213,15 +200,12 @@ def exposition_names(text: str) -> set[str]:
 
 
 async def test_every_metric_the_dashboard_reads_is_exposed_by_the_real_agent(exposed: set[str]) -> None:
+    """Every name the dashboard reads is on a real agent's /metrics: the facts a TLS login to a role with VALID
+    UNTIL reads (certificate, password expiry, connections, read-only) and the clock skew of its AWS calls too."""
     missing = await asyncio.to_thread(dashboard_metrics) - exposed
-    assert missing <= ADDED_BY_ISSUE_14, f"not on the agent's /metrics: {sorted(missing - ADDED_BY_ISSUE_14)}"
+    assert not missing, f"not on the agent's /metrics: {sorted(missing)}"
+    facts = {"db_certificate_expiry_timestamp_seconds", "db_password_expiry_timestamp_seconds", "db_read_only"}
+    facts |= {"db_connections", "db_max_connections", "clock_skew_seconds"}
+    assert {f"health_agent_{name}" for name in facts} <= exposed
     assert "health_agent_aws_credentials_expiry_timestamp_seconds" in exposed
     assert "health_agent_probe_failures_total" in exposed and "health_agent_probe_duration_seconds_bucket" in exposed
-    assert not ADDED_BY_ISSUE_14 & exposed, (
-        f"issue 14's {sorted(ADDED_BY_ISSUE_14 & exposed)} are exposed now: delete them from ADDED_BY_ISSUE_14"
-    )
-
-
-def test_names_awaiting_issue_14_are_the_ones_the_dashboard_reads() -> None:
-    """The allowance is no wider than what the dashboard uses: no stale or misspelt name hides in it."""
-    assert dashboard_metrics() >= ADDED_BY_ISSUE_14

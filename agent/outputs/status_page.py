@@ -12,6 +12,7 @@ from html import escape
 from agent.outputs.logs import iso_utc
 from agent.runtime.readiness import Status
 from agent.runtime.state import AwsIdentity, ProbeView, Snapshot
+from agent.shared.clock import CLOCK_SKEW_LIMIT_SECONDS
 from agent.shared.reasons import NOT_RUN_CODE
 
 REFRESH_SECONDS = 5
@@ -63,7 +64,7 @@ def render_status_page(snapshot: Snapshot, full: bool, now: float) -> str:
         _banner(snapshot),
         _table(snapshot.probes, full, now),
         _databases(snapshot.probes, now),
-        _identity(snapshot.aws, now) if full else "",
+        _identity(snapshot.aws, now, snapshot.clock_skew_seconds) if full else "",
         _footer(snapshot, now),
         "</main></body></html>",
     ]
@@ -190,7 +191,7 @@ def _headroom(connections: int | None, maximum: int | None) -> str | None:
     return f"{connections} of {maximum}" if maximum else str(connections)
 
 
-def _identity(aws: AwsIdentity | None, now: float) -> str:
+def _identity(aws: AwsIdentity | None, now: float, skew: float | None) -> str:
     if aws is None:
         body = '<p class="muted">Not known: no AWS credentials in use, or the credentials check has not passed.</p>'
         return f'<section id="aws"><h2>AWS identity</h2>{body}</section>'
@@ -202,9 +203,20 @@ def _identity(aws: AwsIdentity | None, now: float) -> str:
         ("Account", "account", escape(aws.account or "unknown")),
         ("Credentials from", "provider", escape(aws.provider or "unknown")),
         ("Credentials expire", "expiry", expiry),
+        ("Clock skew", "clock-skew", _skew(skew)),
     ]
     rows = "".join(f'<dt>{label}</dt><dd class="{name}">{value}</dd>' for label, name, value in items)
     return f'<section id="aws"><h2>AWS identity</h2><dl>{rows}</dl></section>'
+
+
+def _skew(skew: float | None) -> str:
+    """AWS's clock against this task's (agent.aws.clock): SigV4 refuses every signed request beyond 300 s."""
+    if skew is None:
+        return "not known yet (no AWS answer)"
+    side = "ahead of" if skew > 0 else "behind"
+    text = f"AWS is {abs(skew):.0f} s {side} this task's clock"
+    beyond = abs(skew) > CLOCK_SKEW_LIMIT_SECONDS
+    return f"<strong>{text}</strong>: past 300 s AWS refuses every signed request" if beyond else text
 
 
 def _footer(snapshot: Snapshot, now: float) -> str:

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,21 @@ def test_rows_marks_and_times_read_without_colour() -> None:
     assert page.status == "starting" and "STARTING" in page.text["banner"]  # gate: network never blocks alone
     assert page.text["version"] and page.text["provider"] == "container-role"
     assert page.text["expiry"] == "EXPIRED 74 days ago2030-01-02T03:04:05Z"
+
+
+def test_the_identity_says_the_clock_skew_and_marks_it_beyond_the_limit() -> None:
+    """AWS's clock against the task's (the Date of AWS's answers): unknown before one, plain within 240 s, bold
+    with SigV4's consequence beyond it."""
+    state = AgentState(make_config(), PAIRS)
+    state.record(ProbeResult("credentials", "aws", True, None, "ok", "", "", 5.0, NOW - 90, IDENTITY))
+    snapshot = state.snapshot()
+    for skew, shown in [
+        (None, "not known yet (no AWS answer)"),
+        (-120.7, "AWS is 121 s behind this task's clock"),
+        (359.2, "AWS is 359 s ahead of this task's clock: past 300 s AWS refuses every signed request"),
+    ]:
+        page = Page(render_status_page(replace(snapshot, clock_skew_seconds=skew), True, NOW))
+        assert page.text["clock-skew"] == shown
 
 
 def test_summary_detail_shows_no_message_hint_or_identity() -> None:

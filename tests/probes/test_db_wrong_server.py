@@ -97,8 +97,10 @@ async def test_the_right_server_keeps_its_own_answers(pg_server: Server, mysql_s
     still tls (its N reply is PostgreSQL's): a look at what answers never changes those."""
     pg = await check(aimed(Engine.POSTGRESQL, pg_server.port).model_copy(update={"user": "eha_nobody"}))
     assert (pg.reason, pg.code) == (Reason.AUTH, "pg:28P01")
-    my = await check(aimed(Engine.MYSQL, mysql_server.port))
-    assert (my.reason, my.code) == (Reason.AUTH, "mysql:1045")
+    my = await check(aimed(Engine.MYSQL, mysql_server.port).model_copy(update={"user": "eha_nobody"}))
+    # MariaDB answers an unknown user 1045, or 1698 when its anonymous-user / plugin handling switches the
+    # authentication first (docs/faults.md: "MariaDB may say mysql:1698"); both are its own auth answers.
+    assert my.reason is Reason.AUTH and my.code in {"mysql:1045", "mysql:1698"}, my.code
     tls = await check(aimed(Engine.POSTGRESQL, pg_server.port, SslMode.REQUIRE))
     assert (tls.reason, tls.code) == (Reason.TLS, "db:tls_not_negotiated")
 

@@ -23,7 +23,7 @@ class Settings:
 
     @classmethod
     def full(cls) -> Settings:
-        """The figures the README quotes."""
+        """The figures docs/performance.md quotes."""
         return cls(
             quick=False,
             footprint_seconds=60.0,

@@ -34,7 +34,7 @@ from bench.world import World
 SECTION = "Login storms"
 SHARE_LIMIT = 0.20  # of RDS's IAM logins per second per instance
 INTERVAL, THRESHOLD, REAUTH, SPREAD = 10.0, 3, 300.0, DEFAULT_RELOGIN_SPREAD_SECONDS  # the agent's defaults
-# (tasks, AGENT_DB_RELOGIN_SPREAD_SECONDS, AGENT_DB_REAUTH_SECONDS): the defaults, and what the README tells a
+# (tasks, AGENT_DB_RELOGIN_SPREAD_SECONDS, AGENT_DB_REAUTH_SECONDS): the defaults, and what docs/readiness.md tells a
 # 10,000-task fleet to set.
 FLEETS = ((1_000, SPREAD, REAUTH), (10_000, SPREAD, REAUTH), (10_000, 300.0, 600.0))
 REJECTED_HOURS = 1.0

@@ -358,7 +358,7 @@ def test_cloudformation_service_target_group_and_roles() -> None:
     assert service["HealthCheckGracePeriodSeconds"] > first_healthy
     assert service["LoadBalancers"][0]["ContainerName"] == BACKEND
     assert resources["LogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-    # The policy files list every statement a stack may need (README: drop what you do not use): the task role's
+    # The policy files list every statement a stack may need (docs/deploy-ecs.md: drop what you do not use): the task role's
     # is the password stack's and the IAM-auth stack's together; ECS Exec's is a file of its own.
     iam_stack = stack({"DbiResourceId": "db-ABCDEFGHIJKLMNOPQRSTUVWXY1"})["Resources"]
     parameter_stack = stack(PARAMETER_STACK)["Resources"]

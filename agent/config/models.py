@@ -38,7 +38,7 @@ def _cut(problem: str) -> str:
 
 
 class ReadinessPolicy(StrEnum):
-    """How probe failures map to /ready (see README, "Readiness policy")."""
+    """How probe failures map to /ready (see docs/readiness.md)."""
 
     GATE = "gate"
     STRICT = "strict"
@@ -52,7 +52,7 @@ class StatusDetail(StrEnum):
 
 
 class ExpectRole(StrEnum):
-    """Which server a target must reach (AGENT_DB_EXPECT_ROLE): a writer, a reader, or either (README, "Writer or
+    """Which server a target must reach (AGENT_DB_EXPECT_ROLE): a writer, a reader, or either (docs/configuration.md, "Writer or
     reader")."""
 
     WRITER = "writer"  # not read-only: a primary, an Aurora writer

@@ -37,7 +37,7 @@ WINDOW_SECONDS = 60  # CloudWatch's standard resolution: one data point per metr
 FLUSH_DELAY_SECONDS = 0.5  # past the minute, so a run finishing on the boundary lands in the right window
 LOGGER = "agent.emf"  # the `logger` member of each EMF line, like every other log line of the agent
 
-# The contract alarms are written against (README, "EMF / CloudWatch"). ClusterName is in every set: services
+# The contract alarms are written against (docs/emf-and-costs.md). ClusterName is in every set: services
 # in different clusters (staging, prod) may share a name, and with one cluster per service it adds no metric.
 PROBE_DIMENSIONS = ("ClusterName", "ServiceName", "Probe", "Target")
 FAILURE_DIMENSIONS = ("ClusterName", "ServiceName", "Probe", "Reason")

@@ -92,7 +92,7 @@ def test_a_connection_with_iam_takes_no_global_password(monkeypatch: pytest.Monk
 
 
 def test_in_the_environment_agent_db_password_and_user_win_over_the_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One DSN in AGENT_DB_DSN: the variables override it, as the README says for AGENT_DB_USER."""
+    """One DSN in AGENT_DB_DSN: the variables override it, as docs/configuration.md says for AGENT_DB_USER."""
     dsn = f"mysql://legacy:{LEGACY_PW}@127.0.0.1:3306/db"
     (target,) = load(monkeypatch, AGENT_DB_DSN=dsn, AGENT_DB_USER="app", AGENT_DB_PASSWORD=APP_PW).targets
     assert target.user == "app" and target.password is not None

@@ -115,7 +115,7 @@ async def test_pg_guard_is_the_protocol_asyncpg_builds(pg_server: Server) -> Non
 
 
 async def test_pg_md5_is_answered_with_a_salted_hash_never_the_password() -> None:
-    """MD5 sends md5(md5(password + user) + salt): not the password, so it is answered (README, TLS)."""
+    """MD5 sends md5(md5(password + user) + salt): not the password, so it is answered (docs/configuration.md, TLS)."""
     canary = random_password()
     async with PgStandIn(pg_md5()) as standin:
         result = await login(Engine.POSTGRESQL, standin.port, canary, SslMode.DISABLE, "static")

@@ -37,7 +37,7 @@ from agent.probes.drivers.tls import PG_CLEARTEXT, refusal
 from agent.shared.reasons import Failure, Reason
 
 T = TypeVar("T")
-PROTOCOL = "pg:protocol"  # the start-up was not PostgreSQL's (README, "Reasons and codes")
+PROTOCOL = "pg:protocol"  # the start-up was not PostgreSQL's (docs/reasons.md)
 # PostgreSQL frontend/backend protocol, "Message Formats": Authentication* is 'R' with an Int32 request code.
 AUTHENTICATION = ord("R")
 READY_FOR_QUERY = ord("Z")

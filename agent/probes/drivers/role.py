@@ -31,7 +31,7 @@ from agent.config.models import ExpectRole
 from agent.probes.db_facts import READ_ONLY, RESOLVED_ADDRESS
 from agent.shared.reasons import ProbeFailure, Reason, Scope
 
-# Failure codes (README, "Reasons and codes"); the driver tables map the write errors of a read-only server to the
+# Failure codes (docs/reasons.md); the driver tables map the write errors of a read-only server to the
 # first one too (pg 25006, mysql 1290 and 1836), with the same hint.
 READ_ONLY_CODE = "db:read_only"
 NOT_A_READER_CODE = "db:not_a_reader"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from agent.shared.reasons import ProbeFailure, Reason
 
-# Failure codes (README, "Reasons and codes"): the server asked for the password in a form a peer can read.
+# Failure codes (docs/reasons.md): the server asked for the password in a form a peer can read.
 PG_CLEARTEXT = "pg:cleartext_password"  # AuthenticationCleartextPassword
 MYSQL_CLEAR_PASSWORD = "mysql:clear_password"  # the mysql_clear_password plugin
 MYSQL_SERVER_PUBLIC_KEY = "mysql:server_public_key"  # RSA-encrypt to a key the server itself sends

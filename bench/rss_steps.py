@@ -29,7 +29,6 @@ STEPS = (
     ("aiobotocore/botocore import", ("aiobotocore.session", "agent.aws.clients", "agent.probes.credentials")),
 )
 MODELS = ("sts", "secretsmanager")  # the every-feature configuration's clients
-STOPPED = "after SIGTERM"
 
 
 def rss_mib() -> float:
@@ -61,7 +60,7 @@ def _hook_aws(steps: Steps) -> None:
         entered = await enter(self)
         steps.take("AWS session and credential chain")
         session = self._session
-        session._get_internal_component("endpoint_resolver")  # what the first client would load (agent/aws/endpoint_data.py)
+        session._get_internal_component("endpoint_resolver")  # the first client's load (agent/aws/endpoint_data.py)
         steps.take("botocore's endpoint data (endpoints.json, the services the agent calls)")
         loader = session.get_component("data_loader")
         for name in ("partitions", "_retry", "sdk-default-configuration"):
@@ -79,7 +78,7 @@ def _hook_aws(steps: Steps) -> None:
             steps.take(f"first {service} client")
         return client
 
-    AwsClients.__aenter__ = measured_enter  # type: ignore[method-assign]
+    AwsClients.__aenter__ = measured_enter  # type: ignore[method-assign,assignment]
     AwsClients._open = measured_open  # type: ignore[method-assign]
 
 
@@ -170,7 +169,6 @@ def main(argv: list[str] | None = None) -> int:
     _hook_aws(steps)
     claim_stdout()
     code = asyncio.run(_serve(config, steps, args.seconds))
-    steps.take(STOPPED)
     args.out.write_text(json.dumps(steps.taken))
     return code
 

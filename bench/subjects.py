@@ -62,6 +62,7 @@ def start_agent(spec: AgentSpec, workdir: Path, command: tuple[str, ...] = ("-m"
             "AGENT_PORT": str(port),
             "AGENT_SHUTDOWN_GRACE_SECONDS": "0",
             "AGENT_INTERVAL_SECONDS": f"{spec.interval:g}",
+            "MALLOC_ARENA_MAX": "2",  # as the Dockerfile sets it
             **spec.env,
             **spec.extra_env,
         }

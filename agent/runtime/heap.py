@@ -11,9 +11,8 @@ collections this avoids, and the agent measured has about a hundred such objects
 
 RSS, measured by the bench (issue #16: 60 s of probing at 1 s, every feature on / PostgreSQL with a password): with
 the freeze 69.9 / 55.3 MiB, without it 70.1 / 55.6, the same within the noise; it stays for the pauses. Tried here
-and not kept, for the same reason: malloc_trim(0) after the first round (70.6 / 55.7 MiB: what it returns is taken
-again by the next runs) and MALLOC_ARENA_MAX=2 (69.5 / 55.4 MiB: the resolver's pool runs one thread, so glibc
-has few arenas to merge).
+and not kept: malloc_trim(0) after the first round (70.6 / 55.7 MiB: what it returns is taken
+again by the next runs). MALLOC_ARENA_MAX=2 (69.5 / 55.4 MiB) is set in the Dockerfile instead.
 """
 
 from __future__ import annotations

@@ -58,9 +58,14 @@ COPY --from=build /opt/venv /opt/venv
 COPY --from=rds-ca /ca/rds-global-bundle.pem /etc/ecs-health-agent/rds-global-bundle.pem
 # AGENT_DB_SSLROOTCERT: the RDS bundle, so a DSN without sslmode gets verify-full. For a database whose certificate
 # another CA signed, set it (or ?sslrootcert= in the DSN) to that CA; AGENT_DB_SSLROOTCERT= (empty) sets none.
+# MALLOC_ARENA_MAX=2: glibc gives each thread that allocates (the resolver's getaddrinfo pool, the log writer) an
+# arena of its own, up to 8 per core; two are plenty for an agent whose work is on one event loop. Measured by the
+# bench (every feature on, 60 s at a 1 s interval, two runs): 0.4-0.7 MiB less RSS; a PostgreSQL-only agent, with
+# one pool thread, the same. More names resolved at once (RDS, STS, Secrets Manager endpoints) mean more threads.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    MALLOC_ARENA_MAX=2 \
     AGENT_DB_SSLROOTCERT=/etc/ecs-health-agent/rds-global-bundle.pem
 USER 10001:10001
 # The agent's default AGENT_PORT: /health /ready /status /metrics.

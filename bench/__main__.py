@@ -21,6 +21,7 @@ from bench.latency import latency_rows
 from bench.report import Row, machine, render_results, render_table, write_results
 from bench.scale import scale_rows
 from bench.settings import Settings
+from bench.soak import soak_rows
 from bench.startup import cold_start_rows
 from bench.storm import storm_rows
 from bench.updates import update_rows
@@ -37,6 +38,7 @@ PHASES: dict[str, Phase] = {
     "scale": scale_rows,
     "updates": update_rows,
     "storms": storm_rows,
+    "soak": soak_rows,  # last and longest: ten minutes of two agents probing every second
 }
 RESULTS = REPO / "bench" / "RESULTS.md"
 SECTIONS = (

@@ -10,7 +10,7 @@ class Settings:
     """Windows, repetitions and levels of one bench run."""
 
     quick: bool
-    footprint_seconds: float  # the steady-state window for RSS and idle CPU
+    footprint_seconds: float  # each footprint window: RSS after probing at 1 s, then idle CPU at the default
     scrape_every: float  # how often the footprint subjects are scraped (a Prometheus server and an ALB)
     cold_starts: int  # runs per subject; the median is reported
     wrk_seconds: int
@@ -20,6 +20,8 @@ class Settings:
     cost_seconds: float
     scale_targets: tuple[int, ...]
     scale_seconds: float
+    soak_warmup: float  # seconds of probing before the soak's first reading
+    soak_seconds: float  # the soak's window: RSS growth over it, at a 1 s interval
 
     @classmethod
     def full(cls) -> Settings:
@@ -36,6 +38,8 @@ class Settings:
             cost_seconds=90.0,
             scale_targets=(1, 10, 50),
             scale_seconds=30.0,
+            soak_warmup=60.0,
+            soak_seconds=600.0,
         )
 
     @classmethod
@@ -53,4 +57,6 @@ class Settings:
             cost_seconds=25.0,
             scale_targets=(1, 10),
             scale_seconds=5.0,
+            soak_warmup=5.0,
+            soak_seconds=15.0,
         )

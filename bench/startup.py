@@ -27,7 +27,7 @@ from bench.subjects import (
 from bench.world import MYSQL_PORT, World
 
 SECTION = "Cold start"
-COLD_START_LIMIT = 1.5
+COLD_START_LIMIT = 1.0  # with a password (issue #16; was 1.5 s in issue #6)
 # Modules an agent must not load when its configuration does not use them (import cost and memory).
 FORBIDDEN = {
     "PostgreSQL": ("aiomysql", "pymysql", "aiobotocore", "botocore"),
@@ -53,8 +53,8 @@ def cold_start_rows(world: World, settings: Settings, workdir: Path) -> tuple[li
         postgres,
         mysqld,
         blackbox,
-        target=f"≤ {COLD_START_LIMIT:g} s",
-        verdict=verdict(max(agent_pg, agent_sm), COLD_START_LIMIT, " s"),
+        target=f"≤ {COLD_START_LIMIT:g} s with a password",
+        verdict=verdict(agent_pg, COLD_START_LIMIT, " s"),
     )
     note = (
         "Cold start: from just before the process is started to the first /ready 200 (agent; a real login and"

@@ -35,10 +35,10 @@ class AgentSpec:
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
-def pg_dsn(login: Login, port: int, *, password: bool = False, query: str = "") -> str:
-    """postgresql://user[:password]@127.0.0.1:port/postgres[?query]"""
+def pg_dsn(login: Login, port: int, *, password: bool = False, query: str = "", host: str = "127.0.0.1") -> str:
+    """postgresql://user[:password]@HOST:port/postgres[?query]"""
     secret = f":{login.password}" if password else ""
-    return f"postgresql://{login.user}{secret}@127.0.0.1:{port}/postgres" + (f"?{query}" if query else "")
+    return f"postgresql://{login.user}{secret}@{host}:{port}/postgres" + (f"?{query}" if query else "")
 
 
 def mysql_dsn(login: Login, port: int) -> str:
@@ -51,8 +51,10 @@ def password_env(dsn: str, login: Login) -> dict[str, str]:
     return {"AGENT_DB_DSN": dsn, "AGENT_DB_PASSWORD": login.password}
 
 
-def start_agent(spec: AgentSpec, workdir: Path) -> Service:
-    """Start `python -m agent serve` with the spec; no drain wait on stop (the bench stops agents often)."""
+def start_agent(spec: AgentSpec, workdir: Path, command: tuple[str, ...] = ("-m", "agent", "serve")) -> Service:
+    """Start `python -m agent serve` with the spec; no drain wait on stop (the bench stops agents often).
+
+    `command` replaces `-m agent serve` for a harness that runs serve() itself (bench.rss_steps)."""
     port = free_port()
     env = clean_env(
         {
@@ -60,11 +62,12 @@ def start_agent(spec: AgentSpec, workdir: Path) -> Service:
             "AGENT_PORT": str(port),
             "AGENT_SHUTDOWN_GRACE_SECONDS": "0",
             "AGENT_INTERVAL_SECONDS": f"{spec.interval:g}",
+            "MALLOC_ARENA_MAX": "2",  # as the Dockerfile sets it
             **spec.env,
             **spec.extra_env,
         }
     )
-    argv = [PYTHON, *spec.python_flags, "-m", "agent", "serve"]
+    argv = [PYTHON, *spec.python_flags, *command]
     if spec.config is not None:
         argv += ["--config", str(_private_file(workdir / f"{spec.name}.yaml", json.dumps(spec.config)))]
     return spawn(spec.name, argv, env, port, workdir)

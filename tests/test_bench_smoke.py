@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.sandbox.postgres import PostgresSandbox
 from bench.cost import PerTask, expected_per_task, fleet, mean_spacing, per_day, shortest_cadences_meeting
 from bench.latency import parse_wrk
 from bench.report import BEGIN, END, Row, render_table, verdict, write_results
@@ -104,24 +105,55 @@ def test_results_block_replaces_only_the_generated_part(tmp_path: Path) -> None:
     assert "new" in text and "old" not in text
 
 
-def test_rss_steps_measures_every_step_of_the_agents_start_up() -> None:
-    """The memory breakdown runs as its own interpreter; each step is one the agent really takes."""
+def test_rss_steps_reads_every_step_of_the_real_serve(pg_cluster: PostgresSandbox, tmp_path: Path) -> None:
+    """The breakdown runs serve() in its own interpreter against a real PostgreSQL and reads RSS at each step:
+    the imports, the configuration, the first round of probes, the probing window, then trim and caches."""
     import itertools
     import json
+    import os
     import subprocess
     import sys
 
     from bench import rss_steps
+    from bench.common import clean_env, free_port
 
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.rss_steps"], capture_output=True, text=True, timeout=60, check=True
+    out = tmp_path / "steps.json"
+    env = clean_env(
+        {
+            "AGENT_DB_DSN": pg_cluster.admin_dsn(),
+            "AGENT_DB_PASSWORD": "not-checked-by-trust",
+            "AGENT_HOST": "127.0.0.1",
+            "AGENT_PORT": str(free_port()),
+            "AGENT_INTERVAL_SECONDS": "1",
+            "AGENT_SHUTDOWN_GRACE_SECONDS": "0",
+            "PYTHONPATH": os.pathsep.join(sys.path),
+        }
     )
-    steps = json.loads(done.stdout)
+    command = [sys.executable, "-m", "bench.rss_steps", "--out", str(out), "--seconds", "1"]
+    subprocess.run(command, env=env, capture_output=True, timeout=90, check=True)
+    steps = json.loads(out.read_text())
     labels = [label for label, _ in steps]
-    assert labels == ["Python interpreter", *(s[0] for s in rss_steps.STEPS), *(c[1] for c in rss_steps.CLIENTS),
-                      rss_steps.TOKEN_STEP]  # fmt: skip
-    assert all(later >= earlier - 1 for (_, earlier), (_, later) in itertools.pairwise(steps))
+    assert labels[: len(rss_steps.STEPS) + 1] == ["Python interpreter", *(s[0] for s in rss_steps.STEPS)]
+    assert labels[len(rss_steps.STEPS) + 1 :] == [
+        "the configuration (environment and YAML, validated)",
+        "first round of probes (logins, STS, the secret, EMF) and the HTTP server",
+        "after 1 s of probing",
+        "the allocator: after malloc_trim(0) (free memory glibc kept)",
+        "the loaders' caches: after clearing them, collecting and trimming",
+    ]  # no AWS step: this configuration has no AWS feature
+    assert all(later >= earlier - 3 for (_, earlier), (_, later) in itertools.pairwise(steps))
     assert 5 < steps[0][1] < steps[-1][1] < 200
+
+
+def test_breakdown_rows_show_each_steps_rss_and_what_it_added() -> None:
+    from bench.breakdown import MEASURE, step_rows
+
+    rows = step_rows([("Python interpreter", 11.5), ("aiohttp", 36.0), ("after trim", 35.2)])
+    assert [(r.measure, r.agent) for r in rows] == [
+        (f"{MEASURE}: Python interpreter", "11.5 MiB"),
+        (f"{MEASURE}: aiohttp", "36.0 MiB (+24.5)"),
+        (f"{MEASURE}: after trim", "35.2 MiB (-0.8)"),
+    ]
 
 
 def test_login_storm_model_runs_the_agents_pacing_and_meets_its_targets(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -358,8 +358,8 @@ def test_cloudformation_service_target_group_and_roles() -> None:
     assert service["HealthCheckGracePeriodSeconds"] > first_healthy
     assert service["LoadBalancers"][0]["ContainerName"] == BACKEND
     assert resources["LogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-    # The policy files list every statement a stack may need (docs/deploy-ecs.md: drop what you do not use): the task role's
-    # is the password stack's and the IAM-auth stack's together; ECS Exec's is a file of its own.
+    # The policy files list every statement a stack may need (docs/deploy-ecs.md: drop what you do not use): the task
+    # role's is the password, IAM-auth and parameter stacks' together; ECS Exec's is a file of its own.
     iam_stack = stack({"DbiResourceId": "db-ABCDEFGHIJKLMNOPQRSTUVWXY1"})["Resources"]
     parameter_stack = stack(PARAMETER_STACK)["Resources"]
     for role, policy in (("TaskRole", "task-role-policy.json"), ("ExecutionRole", "execution-role-policy.json")):

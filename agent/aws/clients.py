@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 from agent.aws.capped_http import capped
 from agent.aws.clock import note_date
 from agent.aws.container import container_fetcher, refuse_redirects
+from agent.aws.endpoint_data import use_lean_endpoint_data
 from agent.aws.errors import note_endpoint, note_operation
 from agent.config.aws_env import (
     WEB_IDENTITY_TOKEN_FILE,
@@ -100,6 +101,7 @@ class AwsClients:
         from aiobotocore.session import get_session
 
         self._session = get_session()
+        use_lean_endpoint_data(self._session)  # -6.8 MiB: agent/aws/endpoint_data.py
         # Registered before any client exists (clients copy the session's handlers when created), so the chain's
         # own STS clients (web identity, role profiles) note their calls too.
         self._session.register("after-call", note_endpoint)

@@ -52,8 +52,8 @@ class StatusDetail(StrEnum):
 
 
 class ExpectRole(StrEnum):
-    """Which server a target must reach (AGENT_DB_EXPECT_ROLE): a writer, a reader, or either (docs/configuration.md, "Writer or
-    reader")."""
+    """Which server a target must reach (AGENT_DB_EXPECT_ROLE): a writer, a reader, or either
+    (docs/configuration.md, "Writer or reader")."""
 
     WRITER = "writer"  # not read-only: a primary, an Aurora writer
     READER = "reader"  # read-only: a hot standby, a read replica, an Aurora reader

@@ -189,8 +189,20 @@ def test_ssl_object_attributes() -> None:
     assert callable(tls._sslobj.get_unverified_chain)  # type: ignore[attr-defined]
 
 
+def test_session_attributes() -> None:
+    """A session keeps the endpoint resolver its clients get in `_internal_components`, a ComponentLocator."""
+    from aiobotocore.session import get_session
+    from botocore.regions import EndpointResolver
+
+    session = get_session()
+    for name in instance_attributes("botocore.session.Session"):
+        assert hasattr(session, name), name
+    assert isinstance(session._internal_components.get_component("endpoint_resolver"), EndpointResolver)
+
+
 INSTANCE_CHECKS = {
     "ssl.SSLObject": test_ssl_object_attributes,
+    "botocore.session.Session": test_session_attributes,
     "asyncpg.connection.Connection": test_asyncpg_connection_attributes,
     "aiomysql.connection.Connection": test_aiomysql_connection_attributes,
     "botocore.credentials.RefreshableCredentials": test_refreshable_credentials_attributes,

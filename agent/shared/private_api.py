@@ -422,6 +422,17 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         ),
     ),
     PrivateApi(
+        name="_ssl._test_decode_cert",
+        package=STDLIB,
+        used_in="agent/probes/drivers/certificate.py",
+        why=(
+            "CPython's own certificate parser for a certificate the handshake did not verify (prefer, require): the"
+            " dict getpeercert() gives when verified. cryptography would cost ~10 MB of RSS for the same three"
+            " fields; without it the agent falls back to cryptography"
+        ),
+        guarded_by=(f"{_CERTIFICATE}::test_a_verified_certificate_is_read_from_the_ssl_module_not_parsed_again",),
+    ),
+    PrivateApi(
         name="ssl.SSLObject._sslobj",
         package=STDLIB,
         used_in="agent/probes/drivers/certificate.py",

@@ -26,7 +26,13 @@ from agent.outputs.report import as_json
 from agent.probes.base import ProbeResult, TargetState
 from agent.probes.db import DatabaseProbe
 from agent.probes.db_facts import CERTIFICATE_ISSUER, CERTIFICATE_NOT_AFTER, iso
-from agent.probes.drivers.certificate import ServerCertificate, certificate_details, rds_ca, server_certificate
+from agent.probes.drivers.certificate import (
+    ServerCertificate,
+    _parsed_with_cryptography,
+    certificate_details,
+    rds_ca,
+    server_certificate,
+)
 from agent.probes.runner import run_probe
 from agent.runtime.state import AgentState
 from agent.sandbox.postgres import PostgresSandbox
@@ -142,7 +148,8 @@ async def test_a_verified_certificate_is_read_from_the_ssl_module_not_parsed_aga
 ) -> None:
     """Under verification the ssl module has parsed the certificate: its fields give exactly what `cryptography`
     gives from the DER (the issuer's escaped comma included), and the DER is not parsed at all (garbage in its place
-    changes nothing), so a verified login never loads `cryptography` (~10 MB of RSS)."""
+    changes nothing). Unverified, the DER goes through the same parser (CPython's _ssl._test_decode_cert), so no
+    login loads `cryptography` (~10 MB of RSS) for its certificate."""
     user, password = await pg_login(pg_soon)
     context = ssl.create_default_context(cafile=str(pg_soon.ca_cert))
     conn = await asyncpg.connect(
@@ -153,8 +160,9 @@ async def test_a_verified_certificate_is_read_from_the_ssl_module_not_parsed_aga
     finally:
         await conn.close()
     assert received is not None and received.der and received.verified
-    parsed = await certificate_details(received.der)
+    parsed = await certificate_details(received.der)  # as an unverified login reads it: the ssl module's parser
     assert parsed[CERTIFICATE_ISSUER] == ISSUER and parsed[CERTIFICATE_NOT_AFTER] == iso(soon.not_after)
+    assert await _parsed_with_cryptography(received.der) == parsed  # the same three facts as cryptography gives
     assert await certificate_details(ServerCertificate(b"not a certificate", received.verified)) == parsed
     assert await certificate_details(ServerCertificate(b"not a certificate")) == {}  # unverified: DER or nothing
 

@@ -20,7 +20,9 @@ _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__di
     "taskName",
 }
 # Libraries whose debug output would carry request and response bodies (botocore logs a GetSecretValue
-# response, secret included, before the agent has seen and registered the value): capped even at debug.
+# response, secret included, before the agent has seen and registered the value): capped even at debug. Below
+# debug, their INFO lines ("Found endpoint for sts via: environment_global", "Found credentials in ...") only
+# repeat what the agent's own lines say, so they start at WARNING.
 _CHATTY_LOGGERS = ("botocore", "aiobotocore")
 _CHATTY_LEVEL = logging.INFO
 
@@ -131,8 +133,9 @@ def setup_logging(level: str = "info", stream: IO[str] | None = None) -> None:
     root.addHandler(handler)
     numeric = logging.getLevelNamesMapping()[level.upper()]
     root.setLevel(numeric)
+    chatty = _CHATTY_LEVEL if numeric <= logging.DEBUG else logging.WARNING
     for name in _CHATTY_LOGGERS:
-        logging.getLogger(name).setLevel(max(numeric, _CHATTY_LEVEL))
+        logging.getLogger(name).setLevel(max(numeric, chatty))
     logging.getLogger("aiohttp.server").addFilter(_BAD_REQUESTS)  # a filter instance is added only once
     logging.captureWarnings(True)  # Python warnings become JSON lines too, not stray stderr text
 

@@ -99,8 +99,9 @@ def test_setup_logging_writes_json_lines_once_at_the_level(restore_logging: None
     logging.getLogger("agent.x").debug("not shown")
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["probe"] == "db"
+    assert logging.getLogger("botocore").getEffectiveLevel() == logging.WARNING  # its INFO lines repeat the agent's
     setup_logging("debug", stream)
-    assert logging.getLogger("botocore").getEffectiveLevel() == logging.INFO
+    assert logging.getLogger("botocore").getEffectiveLevel() == logging.INFO  # never DEBUG: bodies, secrets
 
 
 def change_log(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

@@ -19,8 +19,14 @@ for lock in requirements/build.txt "${EHA_REQUIREMENTS:-requirements/sandbox.txt
   pip_install --require-hashes -r "$lock" \
     || fail "installing $lock" ".venv/bin/python -m pip install --require-hashes -r $lock"
 done
-pip_install --no-deps --no-build-isolation -e . \
-  || fail "installing the package" ".venv/bin/python -m pip install --no-deps --no-build-isolation -e ."
+# The package itself, editable: once per pyproject.toml (a reinstall only repeats setuptools' warnings).
+stamp=.venv/.eha-package-installed
+wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ] || [ ! -x .venv/bin/ecs-health-agent ]; then
+  pip_install --no-deps --no-build-isolation -e . 2>/dev/null \
+    || fail "installing the package" ".venv/bin/python -m pip install --no-deps --no-build-isolation -e ."
+  echo "$wanted" >"$stamp"
+fi
 
 APT_WAIT=(-o DPkg::Lock::Timeout=300)  # another apt run (unattended upgrades) holds the lock: wait, not fail
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else return 1; fi; }

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from agent.cli import main
+from agent.config.dsn import parse_dsn
 from tests.support.cfn import (
     KMS_KEY_ARN,
     PARAMETER_STACK,
@@ -186,3 +187,19 @@ def test_memory_reservation_is_the_measured_rss_plus_headroom() -> None:
     assert measured * 1.2 <= agent["memoryReservation"] <= measured * 1.6, (measured, agent["memoryReservation"])
     assert agent["memoryReservation"] < agent["memory"]
     assert container(stack(PASSWORD_ONLY)["Resources"], AGENT)["MemoryReservation"] == agent["memoryReservation"]
+
+
+@pytest.mark.parametrize("engine", raw_template()["Parameters"]["DbEngine"]["AllowedValues"])
+def test_each_engine_the_stack_offers_makes_a_dsn_the_agent_reads_as_that_engine(engine: str) -> None:
+    """DbEngine is the DSN's scheme (the incident's database was MySQL): each allowed value, substituted as
+    CloudFormation would, parses as that engine with the port the parameter describes."""
+    (dsn,) = [
+        e["Value"]["Fn::Sub"]
+        for e in container(stack(PASSWORD_ONLY)["Resources"], AGENT)["Environment"]
+        if e["Name"] == "AGENT_DB_DSN"
+    ]
+    port = {"postgresql": "5432", "mysql": "3306"}[engine]
+    values = {"DbEngine": engine, "DbUser": "app", "DbHost": "orders.c9akciq32.eu-west-1.rds.amazonaws.com"}
+    text = re.sub(r"\$\{(\w+)\}", lambda m: {**values, "DbPort": port, "DbName": "orders"}[m.group(1)], dsn)
+    parsed = parse_dsn(text)
+    assert (parsed.engine.value, parsed.port) == (engine, int(port))

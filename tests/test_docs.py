@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agent.cli import main
 from agent.config.inputs import EnvSettings
 from agent.config.load import load_config
 from tests.test_deploy_files import validate
@@ -94,20 +95,53 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, environment: dict[str, st
         monkeypatch.setenv(name, value)
 
 
-def test_the_readme_task_definition_snippet_is_a_valid_container_definition(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The README's container passes botocore's ECS RegisterTaskDefinition model, with the backend that needs it."""
+def readme_task_definition() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The README's agent container, and a task definition with it beside a backend that gets DB_PASSWORD from
+    the secret the agent re-reads (its `password` key) and waits for the agent HEALTHY, as the README says."""
     (snippet,) = [json.loads(body) for body in blocks(README, "json") if '"health-agent"' in body]
+    secret_id = {item["name"]: item["value"] for item in snippet["environment"]}["AGENT_DB_SECRET_ID"]
     backend = {
         "name": "backend",
         "image": "backend:1",
+        "secrets": [{"name": "DB_PASSWORD", "valueFrom": f"{secret_id}:password::"}],
         "dependsOn": [{"containerName": "health-agent", "condition": "HEALTHY"}],
     }
-    params: dict[str, Any] = {"family": "orders", "containerDefinitions": [backend, snippet]}
-    assert validate("ecs", "RegisterTaskDefinition", params) == ""
+    task = {
+        "family": "orders",
+        "taskRoleArn": "arn:aws:iam::123456789012:role/orders-task",  # the README's IAM section: the agent needs one
+        "containerDefinitions": [backend, snippet],
+    }
+    return snippet, task
+
+
+def test_the_readme_task_definition_snippet_is_a_valid_container_definition(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's container passes botocore's ECS RegisterTaskDefinition model, with the backend that needs it,
+    and loads as the agent's configuration (its `secrets` as ECS would inject them)."""
+    snippet, task = readme_task_definition()
+    assert validate("ecs", "RegisterTaskDefinition", task) == ""
     environment = {item["name"]: item["value"] for item in snippet["environment"]}
-    clean_environment(monkeypatch, environment)
+    injected = {item["name"]: "injected-by-ecs" for item in snippet["secrets"]}
+    assert set(injected) == {"AGENT_DB_PASSWORD"}
+    clean_environment(monkeypatch, {**environment, **injected})
     config = load_config()
     assert config.targets[0].secret_id == environment["AGENT_DB_SECRET_ID"]
+
+
+def test_the_readme_task_definition_passes_lint_and_fails_without_the_agents_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`lint` on the README's container beside its backend exits 0; without the agent's `secrets` entry it exits 1
+    with drift-blind: the agent could never see a stale injected password."""
+    _snippet, task = readme_task_definition()
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps(task))
+    assert main(["lint", "--json", str(path)]) == 0, capsys.readouterr().out
+    capsys.readouterr()
+    del task["containerDefinitions"][1]["secrets"]
+    path.write_text(json.dumps(task))
+    assert main(["lint", "--json", str(path)]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert [(f["code"], f["container"]) for f in findings] == [("drift-blind", "health-agent")]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))

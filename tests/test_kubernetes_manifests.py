@@ -159,20 +159,29 @@ def test_termination_grace_outlasts_the_agents_drain() -> None:
     assert grace + SHUTDOWN_TIMEOUT_SECONDS + FLUSH_SECONDS < pod_spec()["terminationGracePeriodSeconds"]
 
 
+def secret_refs(container: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """env names -> their valueFrom.secretKeyRef ({name, key})."""
+    entries = container.get("env", [])
+    return {e["name"]: e["valueFrom"]["secretKeyRef"] for e in entries if "secretKeyRef" in e.get("valueFrom", {})}
+
+
 def test_agent_environment_is_a_valid_agent_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every AGENT_* name is one the agent reads and the set loads; the password comes from Secrets Manager (the
-    role's credentials read it), never a literal."""
+    """Every AGENT_* name is one the agent reads and the set loads; the password is never a literal: the agent
+    gets the backend's Kubernetes Secret key as AGENT_DB_PASSWORD and re-reads the Secrets Manager secret it is
+    synced from (AGENT_DB_SECRET_ID), so db:password_drift can see a stale password in the pod."""
     known = {f"AGENT_{name.upper()}" for name in EnvSettings.model_fields}
     env = env_of(agent_container())
     assert set(env) <= known, f"unknown variables: {sorted(set(env) - known)}"
     assert not [name for name in env if "PASSWORD" in name]
+    backend_ref = secret_refs(pod_spec()["containers"][0])["DB_PASSWORD"]
+    assert secret_refs(agent_container()) == {"AGENT_DB_PASSWORD": backend_ref}
     for name in [n for n in os.environ if n.startswith(("AGENT_", "AWS_")) or n == "LOG_LEVEL"]:
         monkeypatch.delenv(name)
-    for name, value in env.items():
+    for name, value in {**env, "AGENT_DB_PASSWORD": "injected-by-the-kubelet"}.items():
         monkeypatch.setenv(name, value)
     config = load_config()
     (target,) = config.targets
-    assert target.secret_id and target.password is None and target.region == "eu-west-1"
+    assert target.secret_id and target.password is not None and target.region == "eu-west-1"
     assert config.port == DEFAULT_PORT and config.app is not None
     backend_ports = [p["containerPort"] for p in pod_spec()["containers"][0]["ports"]]
     assert (config.app.host, config.app.port) == ("127.0.0.1", backend_ports[0])

@@ -23,6 +23,7 @@ class Code(StrEnum):
     TASK_ROLE = "task-role"  # AWS calls the agent makes, with no task role to make them
     SECRET_ARN = "secret-arn"  # a `secrets[].valueFrom` ECS cannot resolve
     SECRET_MISMATCH = "secret-mismatch"  # the injected password and the secret the agent re-reads differ
+    DRIFT_BLIND = "drift-blind"  # the backend's password is injected, the agent's is not: drift goes unseen
 
 
 @dataclass(frozen=True)

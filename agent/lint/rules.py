@@ -1,5 +1,6 @@
 """Every check of one task definition: literals in any container; `secrets` ARNs; and, for the agent container,
-its configuration, health check, the backends' dependsOn, stopTimeout, the task role and which secret it reads."""
+its configuration, health check, the backends' dependsOn, stopTimeout, the task role, which secret it reads and
+whether it is given the password ECS injected into the backend."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def lint_task(task: TaskDefinition) -> Iterator[Finding]:
         yield from _stop_timeout(task, agent, env)
         yield from _task_role(task, agent, env)
         yield from _same_secret(task, agent)
+        yield from _drift_blind(task, agent, [c for c in found if c not in agents and is_backend(c)])
         for backend in [c for c in found if c not in agents and is_backend(c)]:
             yield from _depends_on(task, backend, agent)
 
@@ -162,6 +164,66 @@ def _same_secret(task: TaskDefinition, agent: Container) -> Iterator[Finding]:
                 f"{name} is not where {PASSWORD} comes from (secrets[{PASSWORD}].valueFrom): the agent would"
                 " compare the injected password with another secret's; point both at the same one",
             )
+
+
+def _drift_blind(task: TaskDefinition, agent: Container, backends: list[Container]) -> Iterator[Finding]:
+    """The agent re-reads the current password (AGENT_DB_SECRET_ID or AGENT_DB_PASSWORD_PARAMETER) but has no
+    AGENT_DB_PASSWORD, while a backend gets its password from `secrets`: db:password_drift compares the value ECS
+    injected at start with the current one, so without the injected one a stale backend password goes unseen."""
+    if _may_hold(agent, "secrets", PASSWORD) or _may_hold(agent, "environment", PASSWORD):
+        return  # given (an AGENT_DB_PASSWORD in environment is secret-literal's finding), or unknown until deploy
+    env = agent.environment()
+    sources = [n for n in (SECRET_ID, PARAMETER) if isinstance(env.get(n), Unknown) or str(env.get(n, "")).strip()]
+    found = [(b, name) for b in backends for name in _password_secrets(b, env)]
+    if not sources or not found:
+        return  # the agent reads no password source, or no backend password is injected (IAM auth, a file, ...)
+    backend, name = found[0]
+    yield Finding(
+        task.file,
+        agent.name,
+        task.field(f"{agent.path}.secrets"),
+        Code.DRIFT_BLIND,
+        f"the agent re-reads the current password ({', '.join(sources)}) but is not given the one ECS injected"
+        f" into the task (no secrets[{PASSWORD}]), so it cannot detect a stale password in the backend"
+        f" (db:password_drift, the incident): give the agent the same `secrets` entry as container"
+        f" {backend.name}'s {name}, named {PASSWORD}",
+    )
+
+
+def _may_hold(container: Container, key: str, name: str) -> bool:
+    """Whether `key` (environment or secrets) has `name`, or may have it once deployed (an intrinsic)."""
+    entries = container.body.get(key)
+    if isinstance(entries, Unknown):
+        return True
+    listed = entries if isinstance(entries, list) else []
+    return any(isinstance(e, Unknown) for e in listed) or name in _names(container, key)
+
+
+def _names(container: Container, key: str) -> set[str]:
+    return set(container.secrets() if key == "secrets" else container.environment())
+
+
+def _password_secrets(backend: Container, agent_env: dict[str, str | Unknown]) -> list[str]:
+    """The backend's `secrets` names that hold the database password: the secret or parameter the agent re-reads
+    (first), or any name with PASSWORD or PASSWD in it."""
+    same, named = [], []
+    for name, value_from in backend.secrets().items():
+        if isinstance(value_from, str) and _reads_same(value_from, agent_env):
+            same.append(name)
+        elif "PASSWORD" in name.upper() or "PASSWD" in name.upper():
+            named.append(name)
+    return same + named
+
+
+def _reads_same(value_from: str, agent_env: dict[str, str | Unknown]) -> bool:
+    try:
+        reference = parse_value_from(value_from)
+    except ValueFromError:
+        return False  # reported by _value_froms
+    secret_id, parameter = agent_env.get(SECRET_ID), agent_env.get(PARAMETER)
+    return (
+        isinstance(secret_id, str) and bool(secret_id.strip()) and _agrees_secret(reference, secret_id.strip())
+    ) or (isinstance(parameter, str) and bool(parameter.strip()) and _agrees_parameter(reference, parameter.strip()))
 
 
 def _agrees_secret(reference: Reference, secret_id: str) -> bool:

@@ -1,4 +1,4 @@
-"""docs/lint.md's GitHub Actions and pre-commit examples, run: each invokes `lint` as it would in CI or before a
+"""docs/lint.md's GitHub Actions, docker and pre-commit examples, run: each invokes `lint` as it would in CI or before a
 commit, on this repository's ecs/ files (clean) and on the incident's task definition (flagged)."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import yaml
 from agent import __version__
 from tests.lint.support import REPO
 from tests.lint.test_lint_cli import INCIDENT, INCIDENT_PASSWORD
+from tests.support.dockerfile import final
 
 DOC = REPO / "docs" / "lint.md"
 BIN = Path(sys.executable).parent  # the venv's bin: ecs-health-agent, pre-commit
@@ -42,19 +43,46 @@ def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpro
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_the_actions_example_installs_this_version_and_its_lint_step_passes_on_ecs() -> None:
-    """The workflow is valid YAML with one job; its pip pin is this release; its lint step, run as written with
-    the installed console script, exits 0 on ecs/."""
+def checkout_copy(destination: Path) -> None:
+    """This repository's files as actions/checkout would give them (tracked and new, not ignored)."""
+    listed = run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=REPO).stdout.split("\0")
+    for name in [n for n in listed if n and (REPO / n).is_file()]:
+        (destination / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, destination / name)
+
+
+def test_the_actions_example_installs_this_checkout_at_this_version_and_its_lint_step_passes_on_ecs(
+    tmp_path: Path,
+) -> None:
+    """The workflow is valid YAML with one job. It checks out this repository at this release's tag and its pip
+    step, run as written (offline: no index, the dependencies already here) in a copy of that checkout, installs
+    the `ecs-health-agent` console script; that script runs the lint step as written and exits 0 on ecs/."""
     (job,) = workflow()["jobs"].values()
+    (source,) = [step["with"] for step in job["steps"] if step.get("with", {}).get("path")]
+    assert source["repository"].endswith("/ecs-health-agent") and source["ref"] == f"v{__version__}"
     runs = [step["run"] for step in job["steps"] if "run" in step]
-    install, lint = runs
-    assert shlex.split(install) == ["pip", "install", f"ecs-health-agent=={__version__}"]
-    argv = shlex.split(lint)
-    assert argv[:2] == ["ecs-health-agent", "lint"] and all((REPO / f).is_file() for f in argv[2:])
-    proc = run([str(BIN / argv[0]), *argv[1:]], cwd=REPO)
-    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"{len(argv) - 2} files: clean\n", "")
+    install, lint = map(shlex.split, runs)
+    assert install == ["pip", "install", f"./{source['path']}"]
+    checkout_copy(tmp_path / source["path"])
+    site = tmp_path / "site"
+    offline = ["--no-index", "--no-deps", "--no-build-isolation", "--target", str(site)]
+    installed = run([sys.executable, "-m", *install, *offline], cwd=tmp_path)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert lint[:2] == ["ecs-health-agent", "lint"] and all((REPO / f).is_file() for f in lint[2:])
+    env = {**os.environ, "PYTHONPATH": str(site)}  # the installed copy, not this worktree's editable install
+    proc = run([str(site / "bin" / lint[0]), *lint[1:]], cwd=REPO, env=env)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"{len(lint) - 2} files: clean\n", "")
+    where = run([sys.executable, "-c", "import agent; print(agent.__file__)"], cwd=tmp_path, env=env)
+    assert where.stdout.startswith(str(site)), where.stdout + where.stderr
     triggers = workflow()[True]  # YAML 1.1 (PyYAML) reads the key `on` as true; GitHub reads it as "on"
     assert triggers["pull_request"]["paths"] == ["ecs/**"]
+
+
+def test_the_docker_alternative_runs_the_images_entry_point() -> None:
+    """`docker run IMAGE lint FILE...` works because the image's ENTRYPOINT is ecs-health-agent (Dockerfile)."""
+    (entrypoint,) = final("ENTRYPOINT")
+    assert json.loads(entrypoint.args) == ["ecs-health-agent"]
+    assert 'docker run --rm -v "$PWD:/work" IMAGE lint /work/ecs/task-definition.json' in DOC.read_text()
 
 
 def test_the_pre_commit_hook_passes_ecs_and_stops_a_commit_of_the_incident(tmp_path: Path) -> None:

@@ -10,6 +10,9 @@ import asyncio
 import json
 import subprocess
 
+from agent.outputs.report import summary
+from agent.probes.base import ProbeResult
+from agent.shared.reasons import NOT_RUN_CODE, Reason
 from tests.support.agent_process import run_agent
 from tests.support.aws import REGION, AwsEnv
 from tests.support.ports import refused_port
@@ -65,3 +68,13 @@ async def test_at_debug_botocore_s_lines_come_as_the_agent_s_json_lines(aws_env:
     found = [r for r in records if r["logger"].startswith(("botocore", "aiobotocore"))]
     assert any(r["message"] == "Found credentials in environment variables." for r in found)
     assert all(r["level"] in {"info", "warning", "error"} for r in found)  # never botocore's debug (bodies)
+
+
+def test_the_summary_counts_in_words_a_person_reads() -> None:
+    """`all 3 checks passed`; one is `the 1 check passed`, not `all 1 checks`; failures and skips counted apart."""
+    ok = ProbeResult("db", "default", True, None, "ok", "", "", 1.0)
+    failed = ProbeResult("db", "default", False, Reason.AUTH, "pg:28P01", "", "", 1.0)
+    skipped = ProbeResult("db", "default", False, Reason.AUTH, NOT_RUN_CODE, "", "", 0.0)
+    assert summary([ok, ok, ok]) == "all 3 checks passed"
+    assert summary([ok]) == "the 1 check passed"
+    assert summary([failed, skipped, ok]) == "1 failed, 1 not run, 1 passed"

@@ -64,7 +64,7 @@ def summary(results: Sequence[ProbeResult]) -> str:
     not_run = sum(1 for r in results if not r.ok and r.code == NOT_RUN_CODE)
     failed = sum(1 for r in results if not r.ok) - not_run
     if not failed and not not_run:
-        return f"all {len(results)} checks passed"
+        return f"all {len(results)} checks passed" if len(results) > 1 else "the 1 check passed"
     passed = len(results) - failed - not_run
     return ", ".join(f"{n} {what}" for n, what in ((failed, "failed"), (not_run, "not run"), (passed, "passed")) if n)
 

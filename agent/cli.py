@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
             return _sandbox(args)
         if command == "lint":
             return _lint(args)
-        config = _load(args.config)
+        config = _load(args.config, as_json=command == "check" and args.json)
         if config is None:
             return EXIT_CONFIG
         if command == "check":
@@ -132,7 +132,9 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def _load(path: Path | None) -> AgentConfig | None:
+def _load(path: Path | None, as_json: bool = False) -> AgentConfig | None:
+    """The configuration, or None after saying why on stderr (and, for `check --json`, as JSON on stdout too: a
+    script parsing stdout gets a document, `{"ok": false, "error": "invalid configuration", "problems": [...]}`)."""
     from agent.config.load import load_config
     from agent.config.models import ConfigError
 
@@ -142,6 +144,11 @@ def _load(path: Path | None) -> AgentConfig | None:
         print("ecs-health-agent: invalid configuration:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
+        if as_json:
+            import json
+
+            problems = list(exc.problems)
+            print(json.dumps({"ok": False, "error": "invalid configuration", "problems": problems}, indent=2))
         return None
 
 

@@ -7,6 +7,7 @@ name looked up: tests/support/hermetic.py).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -130,3 +131,14 @@ def test_an_oversized_environment_value_is_still_one_short_line() -> None:
     stderr = exits_2("check", env={**WORKS, "AGENT_HOST": "a..b\n" + "x" * 100_000})
     assert "  - AGENT_HOST: 'a..b\\nxxx" in stderr and "(100005 characters)" in stderr
     assert len(stderr) < 1000 and stderr.count("\n") == 2, stderr[:500]
+
+
+def test_check_json_with_invalid_configuration_prints_a_json_document() -> None:
+    """A script reading `check --json`'s stdout gets a document for a bad configuration too (stderr keeps the lines
+    a person reads), and exit 2."""
+    proc = run_agent("check", "--json", env={"AGENT_DB_DSN": "postgresql://app@127.0.0.1:5432/x"}, timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    document = json.loads(proc.stdout)
+    assert (document["ok"], document["error"]) == (False, "invalid configuration")
+    assert [p for p in document["problems"] if "no credential source" in p], document
+    assert "ecs-health-agent: invalid configuration:" in proc.stderr

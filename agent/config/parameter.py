@@ -34,6 +34,8 @@ def parameter_problem(value: str) -> str | None:
     text = value.strip()
     if not text:
         return f"is empty: {EXPECTED}"
+    if text.lower().startswith(("ssm:", "ssm://", "parameter:")):  # a scheme some tools print; GetParameter has none
+        return f"{shown(text)}: leave out the {text.split(':', 1)[0]!r} prefix; {EXPECTED}"
     if text.startswith("arn:"):
         found = _ARN.match(text)
         if found is None:

@@ -42,6 +42,7 @@ def test_names_and_arns_getparameter_takes_are_accepted(value: str) -> None:
         ("app db password", "may hold only a-z A-Z 0-9 _ . - and / (no spaces)"),
         ("app/db/password", "a hierarchy starts with /"),
         ("/app//password", "no empty level"),
+        ("ssm:/app/db/password", "leave out the 'ssm' prefix"),
         ("awsDbPassword", "reserved by AWS"),
         ("/aws/app/password", "reserved by AWS"),
         ("SSM-password", "reserved by AWS"),

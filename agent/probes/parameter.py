@@ -16,12 +16,12 @@ from pydantic import SecretStr
 
 from agent.aws.clients import AwsClients
 from agent.aws.hints import aws_hint, call_facts
-from agent.config.dsn import arn_region
 from agent.config.facts import target_facts
 from agent.config.models import TargetConfig
 from agent.config.parameter import parameter_name, split_selector
 from agent.probes.base import NOTE, Details, TargetState, now
 from agent.probes.credentials import credential_facts
+from agent.probes.stored_password import StoredPassword
 from agent.shared.hints import render
 from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope
 from agent.shared.redact import SECRETS
@@ -90,7 +90,7 @@ for _code in (
     _HINTS[f"parameter:{_code}"] = _REJECTED_CREDENTIALS
 
 
-class ParameterProbe:
+class ParameterProbe(StoredPassword):
     """Reads target.password_parameter with decryption and hands the password to the database probe.
 
     With `refresh_seconds`, a run within that age of the last read does not call AWS; `state.clear_secret()`
@@ -98,6 +98,7 @@ class ParameterProbe:
     """
 
     name: ClassVar[str] = "parameter"
+    stored_in: ClassVar[str] = "parameter"
     failure_scope: ClassVar[Scope | None] = None  # by reason
 
     def __init__(
@@ -105,25 +106,8 @@ class ParameterProbe:
     ) -> None:
         if target.password_parameter is None:
             raise ValueError(f"target {target.name} has no password_parameter")
-        self.target = target.name
-        self._config = target
+        super().__init__(target, state, aws, target.password_parameter, refresh_seconds)
         self._parameter = target.password_parameter
-        self._state = state
-        self._aws = aws
-        self._refresh = refresh_seconds
-        self._step = "not started"
-        self._details: dict[str, str] = {}
-        self.arn: str | None = None  # the parameter's ARN, once AWS has told us
-
-    @property
-    def step(self) -> str:
-        """What the probe is doing right now."""
-        return self._step
-
-    @property
-    def region(self) -> str | None:
-        """Where the parameter lives: the ARN's region if it is an ARN, else the target's region."""
-        return arn_region(self._parameter) or self._config.region
 
     async def run(self) -> Details:
         """Return the cached password if young enough, else read the parameter into the target's state."""
@@ -147,16 +131,6 @@ class ParameterProbe:
         self._state.secret_fetched_at = now()
         self._details = _details(parameter, self.arn or self._parameter, region)
         return {**self._details, "cached": "false", "age_seconds": "0"}
-
-    def _cached(self) -> Details | None:
-        state = self._state
-        if self._refresh is None or state.secret_password is None or state.secret_fetched_at is None:
-            return None
-        age = now() - state.secret_fetched_at
-        if age >= self._refresh:
-            return None
-        self._step = "using the cached parameter"
-        return {**self._details, "cached": "true", "age_seconds": f"{age:.0f}"}
 
     def classify(self, exc: BaseException) -> Failure | None:
         """Map a botocore exception through the AWS table (SSM)."""

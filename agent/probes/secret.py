@@ -10,12 +10,12 @@ from pydantic import SecretStr
 
 from agent.aws.clients import AwsClients
 from agent.aws.hints import aws_hint, call_facts
-from agent.config.dsn import arn_region
 from agent.config.facts import target_facts
 from agent.config.models import TargetConfig
 from agent.probes.base import Details, TargetState, now
 from agent.probes.credentials import credential_facts
 from agent.probes.rotation import PendingSecret
+from agent.probes.stored_password import StoredPassword
 from agent.shared.reasons import Failure, ProbeFailure, Reason, Scope
 from agent.shared.redact import SECRETS
 
@@ -88,7 +88,7 @@ class ParsedSecret:
     dbname: str | None = None
 
 
-class SecretProbe:
+class SecretProbe(StoredPassword):
     """Fetches target.secret_id, parses it, and hands user and password to the database probe.
 
     With `refresh_seconds`, a run within that age of the last fetch does not call AWS (GetSecretValue is
@@ -96,6 +96,7 @@ class SecretProbe:
     """
 
     name: ClassVar[str] = "secret"
+    stored_in: ClassVar[str] = "secret"
     failure_scope: ClassVar[Scope | None] = None  # by reason
 
     def __init__(
@@ -103,26 +104,9 @@ class SecretProbe:
     ) -> None:
         if target.secret_id is None:
             raise ValueError(f"target {target.name} has no secret_id")
-        self.target = target.name
-        self._config = target
+        super().__init__(target, state, aws, target.secret_id, refresh_seconds)
         self._secret_id = target.secret_id
-        self._state = state
-        self._aws = aws
-        self._refresh = refresh_seconds
-        self._step = "not started"
-        self._details: dict[str, str] = {}
-        self.arn: str | None = None  # the secret's full ARN, once AWS has told us
         self.version_id: str | None = None  # of the AWSCURRENT version last read
-
-    @property
-    def step(self) -> str:
-        """What the probe is doing right now."""
-        return self._step
-
-    @property
-    def region(self) -> str | None:
-        """Where the secret lives: the ARN's region if secret_id is an ARN, else the target's region."""
-        return arn_region(self._secret_id) or self._config.region
 
     async def run(self) -> Details:
         """Return the cached secret if young enough, else fetch and parse it into the target's state."""
@@ -179,16 +163,6 @@ class SecretProbe:
             raise ProbeFailure(failure.reason, failure.code, failure.message, details=failure.details) from None
         parsed = parse_secret(_secret_text(answer, self._secret_id), self._secret_id)  # registers the password
         return PendingSecret(parsed.password, parsed.user, _text(answer.get("VersionId")), self.version_id, region)
-
-    def _cached(self) -> Details | None:
-        state = self._state
-        if self._refresh is None or state.secret_password is None or state.secret_fetched_at is None:
-            return None
-        age = now() - state.secret_fetched_at
-        if age >= self._refresh:
-            return None
-        self._step = "using the cached secret"
-        return {**self._details, "cached": "true", "age_seconds": f"{age:.0f}"}
 
     def classify(self, exc: BaseException) -> Failure | None:
         """Map a botocore exception through the AWS table (Secrets Manager)."""

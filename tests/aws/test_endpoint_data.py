@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -86,19 +87,27 @@ import json, sys
 from aiobotocore.session import get_session
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * 4096 / 1048576
+from agent.aws.endpoint_data import lean_resolver  # imported first in both: only the resolvers are measured
 session = get_session(); session.get_config_variable("data_path")
 before = rss()
 if sys.argv[1] == "lean":
-    from agent.aws.endpoint_data import lean_resolver
     resolver = lean_resolver(session)
 else:
     resolver = session._get_internal_component("endpoint_resolver")
 print(json.dumps(rss() - before))
 """
     added = {}
+    # Not under coverage: its tracer keeps objects alive in the measured process (lean read 3.9 of 6.9 MiB with it).
+    untraced = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     for kind in ("lean", "full"):
         done = subprocess.run(
-            [sys.executable, "-c", code, kind], cwd=REPO, capture_output=True, text=True, timeout=50, check=True
+            [sys.executable, "-c", code, kind],
+            cwd=REPO,
+            env=untraced,
+            capture_output=True,
+            text=True,
+            timeout=50,
+            check=True,
         )
         added[kind] = json.loads(done.stdout)
     assert added["full"] > 5.0, added  # endpoints.json as botocore keeps it

@@ -183,3 +183,12 @@ def test_a_percent_encoded_password_always_reads_back_exactly(password: str) -> 
     parsed = parse_dsn(f"postgresql://app:{quote(password, safe='')}@db:5432/orders?sslmode=require")
     assert (parsed.host, parsed.port, parsed.database, parsed.sslmode) == ("db", 5432, "orders", SslMode.REQUIRE)
     assert parsed.password is not None and parsed.password.get_secret_value() == password
+
+
+def test_an_at_sign_alone_in_the_password_is_read_as_part_of_it() -> None:
+    """The last '@' before the host ends the user and password, so an unencoded '@' in a password is unambiguous
+    (docs/configuration.md); '%40' reads the same."""
+    for dsn in ("postgresql://app:p@ss@127.0.0.1:5432/db", "postgresql://app:p%40ss@127.0.0.1:5432/db"):
+        parsed = parse_dsn(dsn)
+        assert (parsed.user, parsed.host, parsed.port) == ("app", "127.0.0.1", 5432)
+        assert parsed.password is not None and parsed.password.get_secret_value() == "p@ss"

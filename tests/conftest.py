@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.support.pg_methods",
     "tests.support.standby",
     "tests.support.aws",
+    "tests.support.skewed_sts",
     "tests.support.slow",
     "tests.support.leak_scan",
     "tests.support.hermetic",

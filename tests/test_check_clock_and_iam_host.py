@@ -5,19 +5,15 @@ before the real login fails, and an RDS Proxy stand-in's TLS answer."""
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
-from tests.aws.test_clock_skew import SkewedSts
 from tests.support.agent_process import run_agent
 from tests.support.aws import RDS_HOST, AwsEnv
 from tests.support.databases import PgAdmin, random_password
 from tests.support.ports import refused_port
 from tests.support.protocol_front import ProtocolFront, pg_error
 from tests.support.secrets import remember
+from tests.support.skewed_sts import SkewedSts, sts_with_offset
 
 
 async def checklist(env: dict[str, str]) -> tuple[int, list[str]]:
@@ -34,25 +30,8 @@ def line(lines: list[str], start: str) -> str:
     return found[0]
 
 
-@pytest.fixture
-async def sts(aws_env: AwsEnv) -> AsyncIterator[list[SkewedSts]]:
-    started: list[SkewedSts] = []
-    yield started
-    for stand_in in started:
-        await stand_in.stop()
-
-
-async def sts_off_by(aws_env: AwsEnv, started: list[SkewedSts], offset: float) -> None:
-    stand_in = SkewedSts(offset)
-    started.append(stand_in)
-    aws_env.endpoint(await stand_in.start())
-    aws_env.set("AWS_ACCESS_KEY_ID", "AKIASTANDIN000000000")
-    # random: a remembered value whose first 8 characters are a common word ("stand-in") fails the leak scan
-    aws_env.set("AWS_SECRET_ACCESS_KEY", remember(f"skew-{secrets.token_hex(12)}"))
-
-
-async def test_check_fails_credentials_on_a_clock_six_minutes_off(aws_env: AwsEnv, sts: list[SkewedSts]) -> None:
-    await sts_off_by(aws_env, sts, 360)
+async def test_check_fails_credentials_on_a_clock_six_minutes_off(aws_env: AwsEnv, skewed_sts: list[SkewedSts]) -> None:
+    await sts_with_offset(aws_env, skewed_sts, 360)
     env = {"AGENT_DB_DSN": f"postgresql://app@{RDS_HOST}/orders", "AGENT_DB_IAM_AUTH": "true"}
     code, lines = await checklist(env)
     assert code == 1
@@ -61,10 +40,10 @@ async def test_check_fails_credentials_on_a_clock_six_minutes_off(aws_env: AwsEn
 
 
 async def test_check_reports_a_two_minute_skew_and_signs_for_the_iam_host(
-    aws_env: AwsEnv, sts: list[SkewedSts]
+    aws_env: AwsEnv, skewed_sts: list[SkewedSts]
 ) -> None:
     """No failure for the skew; the token for the endpoint named in AGENT_DB_IAM_HOST (the DSN: a closed port)."""
-    await sts_off_by(aws_env, sts, -120)
+    await sts_with_offset(aws_env, skewed_sts, -120)
     env = {
         "AGENT_DB_DSN": f"postgresql://app@127.0.0.1:{refused_port()}/orders",
         "AGENT_DB_IAM_AUTH": "true",
@@ -78,10 +57,10 @@ async def test_check_reports_a_two_minute_skew_and_signs_for_the_iam_host(
 
 
 async def test_check_notes_a_localhost_tunnel_before_the_login_fails(
-    aws_env: AwsEnv, sts: list[SkewedSts], pg_tls_admin: PgAdmin, pg_tls_cluster: Any
+    aws_env: AwsEnv, skewed_sts: list[SkewedSts], pg_tls_admin: PgAdmin, pg_tls_cluster: Any
 ) -> None:
     """The token probe passes with a note; the rejected login's hint starts with the cause and the fix."""
-    await sts_off_by(aws_env, sts, 0)
+    await sts_with_offset(aws_env, skewed_sts, 0)
     user = await pg_tls_admin.role(remember(random_password()))
     dsn = f"postgresql://{user}@localhost:{pg_tls_cluster.port}/postgres?sslmode=require"
     code, lines = await checklist({"AGENT_DB_DSN": dsn, "AGENT_DB_IAM_AUTH": "true", "AWS_REGION": "eu-west-1"})

@@ -8,13 +8,12 @@ import asyncio
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from email.utils import formatdate
 from typing import Any
 
 import aiobotocore.session  # noqa: F401 - imported here, not first inside a running loop (the blocking guard)
 import pytest
-from aiohttp import web
 
 from agent.aws.clients import AwsClients
 from agent.aws.clock import note_date
@@ -27,29 +26,9 @@ from agent.probes.runner import run_probe
 from agent.shared.clock import CLOCK, ClockSkew
 from agent.shared.reasons import Failure, Reason, Scope
 from tests.outputs.test_metrics import PROMTOOL_PACKAGE, parse, value
-from tests.support.aws import ACCOUNT, PROBE_TIMEOUT, REGION, AwsEnv, LoopbackHttp, make_target
+from tests.support.aws import PROBE_TIMEOUT, REGION, AwsEnv, make_target
 from tests.support.http import ready_state
-
-ARN = f"arn:aws:iam::{ACCOUNT}:user/agent"
-
-
-class SkewedSts(LoopbackHttp):
-    """STS GetCallerIdentity answered with success, and a `Date` header `offset` seconds from this machine's clock."""
-
-    def __init__(self, offset: float) -> None:
-        self.offset = offset
-        super().__init__()
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        assert form.get("Action") == "GetCallerIdentity"
-        xml = (
-            '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
-            f"<Arn>{ARN}</Arn><UserId>AIDASTANDIN</UserId><Account>{ACCOUNT}</Account></GetCallerIdentityResult>"
-            "<ResponseMetadata><RequestId>stand-in</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
-        )
-        date = formatdate(time.time() + self.offset, usegmt=True)  # aiohttp keeps a Date that is already set
-        return web.Response(text=xml, content_type="text/xml", headers={"Date": date})
+from tests.support.skewed_sts import SkewedSts, sts_with_offset
 
 
 @pytest.fixture(autouse=True)
@@ -59,23 +38,6 @@ def fresh_clock() -> Iterator[None]:
     CLOCK.seconds = None
     yield
     CLOCK.seconds = saved
-
-
-@pytest.fixture
-async def skewed_sts() -> AsyncIterator[list[SkewedSts]]:
-    """Started stand-ins, stopped after the test."""
-    started: list[SkewedSts] = []
-    yield started
-    for stand_in in started:
-        await stand_in.stop()
-
-
-async def sts_with_offset(aws_env: AwsEnv, started: list[SkewedSts], offset: float) -> None:
-    stand_in = SkewedSts(offset)
-    started.append(stand_in)
-    aws_env.endpoint(await stand_in.start())
-    aws_env.set("AWS_ACCESS_KEY_ID", "AKIASTANDIN000000000")
-    aws_env.set("AWS_SECRET_ACCESS_KEY", "stand-in-secret-key-value")
 
 
 async def test_six_minutes_off_fails_credentials_with_clock_skew_and_a_time_sync_hint(

@@ -114,9 +114,7 @@ class ParameterProbe(StoredPassword):
         cached = self._cached()
         if cached is not None:
             return cached
-        region = self.region
-        if region is None:
-            raise ProbeFailure(Reason.CONFIG, "parameter:no_region", "no AWS region for the parameter")
+        region = self._region_to_read()
         self._step = f"GetParameter {self._parameter} in {region}"
         answer = await self._aws.call("ssm", "GetParameter", region, Name=self._parameter, WithDecryption=True)
         parameter = answer.get("Parameter") or {}

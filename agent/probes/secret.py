@@ -113,9 +113,7 @@ class SecretProbe(StoredPassword):
         cached = self._cached()
         if cached is not None:
             return cached
-        region = self.region
-        if region is None:
-            raise ProbeFailure(Reason.CONFIG, "secret:no_region", "no AWS region for the secret")
+        region = self._region_to_read()
         self._step = f"GetSecretValue {self._secret_id} in {region}"
         # AWSCURRENT is what GetSecretValue returns without a stage; named, like AWS's own rotation templates do,
         # because the pending read names its stage too (and moto 5.2 keeps serving the old version otherwise).
@@ -147,9 +145,7 @@ class SecretProbe(StoredPassword):
         """
         from botocore.exceptions import BotoCoreError, ClientError
 
-        region = self.region
-        if region is None:
-            raise ProbeFailure(Reason.CONFIG, "secret:no_region", "no AWS region for the secret")
+        region = self._region_to_read()
         try:
             answer = await self._aws.call(
                 "secretsmanager", "GetSecretValue", region, SecretId=self._secret_id, VersionStage="AWSPENDING"

@@ -13,6 +13,7 @@ from agent.aws.clients import AwsClients
 from agent.config.dsn import arn_region
 from agent.config.models import TargetConfig
 from agent.probes.base import Details, TargetState, now
+from agent.shared.reasons import ProbeFailure, Reason
 
 
 class StoredPassword:
@@ -58,3 +59,10 @@ class StoredPassword:
             return None
         self._step = f"using the cached {self.stored_in}"
         return {**self._details, "cached": "true", "age_seconds": f"{age:.0f}"}
+
+    def _region_to_read(self) -> str:
+        """The region of the next read; `<stored_in>:no_region` (config) when none is known."""
+        region = self.region
+        if region is None:
+            raise ProbeFailure(Reason.CONFIG, f"{self.stored_in}:no_region", f"no AWS region for the {self.stored_in}")
+        return region

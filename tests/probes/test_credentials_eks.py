@@ -15,7 +15,7 @@ from agent.aws.clients import AwsClients
 from agent.probes.credentials import CredentialsProbe
 from agent.probes.runner import run_probe
 from agent.sandbox.aws import CredentialsEndpoint, enforce_auth
-from tests.support.aws import ACCOUNT, PROBE_TIMEOUT, REGION, AwsEnv, Moto, assert_clean
+from tests.support.aws import ACCOUNT, PROBE_TIMEOUT, REGION, AwsEnv, Moto, assert_clean, serving_task_role
 from tests.support.secrets import remember
 
 # A service account token as the kubelet projects it: a JWT (moto's STS reads no claim of it).
@@ -55,15 +55,8 @@ async def sts_answers_one_unsigned_call(moto: Moto) -> AsyncIterator[None]:
 
 @pytest.fixture
 async def pod_identity(moto: Moto) -> AsyncIterator[PodIdentityEndpoint]:
-    keys = await moto.task_role_keys()
-    remember(keys.secret_key)
-    remember(keys.token or "")
-    endpoint = PodIdentityEndpoint(keys, role_arn=moto.identities.role_arn)
-    await endpoint.start()
-    try:
+    async with serving_task_role(moto, PodIdentityEndpoint) as endpoint:
         yield endpoint
-    finally:
-        await endpoint.stop()
 
 
 @pytest.mark.usefixtures("sts_answers_one_unsigned_call")

@@ -9,8 +9,10 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from aiohttp import web
@@ -34,6 +36,8 @@ from agent.sandbox.aws import (
 from agent.shared.counters import COUNTERS
 from tests.support.ports import SilentListener
 from tests.support.secrets import remember
+
+Endpoint = TypeVar("Endpoint", bound=CredentialsEndpoint)
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-west-1"
@@ -145,18 +149,26 @@ async def moto_env(aws_env: AwsEnv, moto: Moto) -> AwsEnv:
     return aws_env
 
 
-@pytest.fixture
-async def credentials_endpoint(moto: Moto) -> AsyncIterator[CredentialsEndpoint]:
-    """An ECS credentials endpoint on loopback handing out the task role's credentials from moto."""
+@asynccontextmanager
+async def serving_task_role(moto: Moto, kind: type[Endpoint]) -> AsyncIterator[Endpoint]:
+    """A credentials endpoint of `kind` on loopback handing out the task role's credentials from moto (the keys
+    remembered for the session-finish secret scan), stopped afterwards."""
     keys = await moto.task_role_keys()
     remember(keys.secret_key)
     remember(keys.token or "")
-    endpoint = CredentialsEndpoint(keys, role_arn=moto.identities.role_arn)
+    endpoint = kind(keys, role_arn=moto.identities.role_arn)
     await endpoint.start()
     try:
         yield endpoint
     finally:
         await endpoint.stop()
+
+
+@pytest.fixture
+async def credentials_endpoint(moto: Moto) -> AsyncIterator[CredentialsEndpoint]:
+    """An ECS credentials endpoint on loopback handing out the task role's credentials from moto."""
+    async with serving_task_role(moto, CredentialsEndpoint) as endpoint:
+        yield endpoint
 
 
 class LoopbackHttp:
